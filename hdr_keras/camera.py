@@ -1,0 +1,110 @@
+"""The forward camera model HDR -> LDR, as batched, graph-safe TensorFlow ops (DESIGN §2, §5).
+
+``L = Q(F(C(H t + noise)))``: exposure ``t``, sensor noise, clipping ``C(x) = min(x, 1)``, a
+camera curve ``F`` (1024 samples, one per image), 8-bit quantisation ``Q`` and optional JPEG.
+Every function takes NHWC float32 and works inside ``tf.data`` and on a GPU; randomness is
+stateless, so a seed gives the same images on any device.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from hdr_keras.ops import apply_curve
+
+__all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "jpeg", "loss_weight", "quantize"]
+
+DARK, BRIGHT = 6.0 / 255.0, 249.0 / 255.0
+
+
+def clip(images):
+    """``C(x) = min(x, 1)``."""
+    return tf.minimum(images, 1.0)
+
+
+def quantize(images):
+    """8-bit quantisation ``floor(255 x + 0.5) / 255`` of [0, 1] images."""
+    return tf.floor(255.0 * images + 0.5) / 255.0
+
+
+def add_noise(images, shot_std, read_std, seed):
+    """``relu(x + s x N(0,1) + c N(0,1))``; ``shot_std``, ``read_std`` broadcast to [N, 1, 1, C]."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    shot = tf.random.stateless_normal(tf.shape(images), seeds[0])
+    read = tf.random.stateless_normal(tf.shape(images), seeds[1])
+    return tf.nn.relu(images + shot_std * images * shot + read_std * read)
+
+
+def jpeg(images, quality):
+    """JPEG round trip of each [0, 1] image [N, H, W, 3] at its integer ``quality`` [N] (CPU op)."""
+
+    def one(args):
+        image, q = args
+        return tf.image.adjust_jpeg_quality(image, q)
+
+    return tf.map_fn(one, (images, tf.cast(quality, tf.int32)), fn_output_signature=tf.float32)
+
+
+def loss_weight(ldr):
+    """1.0 per sample [N] unless more than half of its grey pixels are <= 6/255 or >= 249/255."""
+    grey = tf.reduce_mean(ldr, axis=-1)
+    bad = tf.cast((grey <= DARK) | (grey >= BRIGHT), tf.float32)
+    return tf.cast(tf.reduce_mean(bad, axis=[1, 2]) <= 0.5, tf.float32)
+
+
+@dataclasses.dataclass
+class CameraModel:
+    """Random cameras of the training recipe (DESIGN §5) over a table of curves.
+
+    ``forward_curves`` and ``inverse_curves`` are [M, 1024] (see
+    :func:`hdr_keras.crf.training_curves`). Calling it on HDR crops [N, H, W, 3] >= 0 with a
+    stateless ``seed`` (int32 [2]) returns a dict of [N, H, W, 3] images — ``hdr`` (``H t``, the
+    unclipped target), ``clipped`` (``C`` after noise, the linear target), ``pre_quantization``
+    (``F(C)``), ``ldr`` (quantised, JPEG when enabled) — plus ``inverse_crf`` [N, 1024] (true
+    ``F^-1``), ``exposure`` [N] and ``loss_weight`` [N].
+    """
+
+    forward_curves: np.ndarray
+    inverse_curves: np.ndarray
+    exposure_stops: tuple = (-3.0, 3.0)
+    exposure_levels: int = 600
+    max_shot_std: float = 0.08 / 6.0
+    max_read_std: float = 0.005
+    jpeg_quality: tuple = (90, 100)
+
+    def sample(self, batch, seed):
+        """Per-image parameters from a stateless seed: exposure [N], noise stds [N,1,1,3], curve index, quality."""
+        seeds = tf.random.experimental.stateless_split(seed, 5)
+        level = tf.random.stateless_uniform([batch], seeds[0], 0, self.exposure_levels, tf.int32)
+        lo, hi = self.exposure_stops
+        stops = lo + (hi - lo) * tf.cast(level, tf.float32) / max(self.exposure_levels - 1, 1)
+        shot = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[1], 0.0, self.max_shot_std)
+        read = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[2], 0.0, self.max_read_std)
+        curve = tf.random.stateless_uniform([batch], seeds[3], 0, len(self.forward_curves), tf.int32)
+        quality = tf.random.stateless_uniform([batch], seeds[4], self.jpeg_quality[0], self.jpeg_quality[1] + 1, tf.int32)
+        return {"exposure": tf.pow(2.0, stops), "shot_std": shot, "read_std": read, "curve": curve, "quality": quality}
+
+    def render(self, hdr, params, seed, use_jpeg=True):
+        """Applies given ``params`` (as from :meth:`sample`) to HDR [N, H, W, 3]; see the class doc."""
+        forward = tf.gather(tf.constant(self.forward_curves, tf.float32), params["curve"])
+        inverse = tf.gather(tf.constant(self.inverse_curves, tf.float32), params["curve"])
+        exposed = hdr * params["exposure"][:, None, None, None]
+        clipped = clip(add_noise(exposed, params["shot_std"], params["read_std"], seed))
+        pre_quantization = apply_curve(clipped, forward)
+        ldr = quantize(pre_quantization)
+        if use_jpeg:
+            ldr = jpeg(ldr, params["quality"])
+        return {
+            "hdr": exposed,
+            "clipped": clipped,
+            "pre_quantization": pre_quantization,
+            "ldr": ldr,
+            "inverse_crf": inverse,
+            "exposure": params["exposure"],
+            "loss_weight": loss_weight(ldr),
+        }
+
+    def __call__(self, hdr, seed, use_jpeg=True):
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2)
+        return self.render(hdr, self.sample(tf.shape(hdr)[0], seeds[0]), seeds[1], use_jpeg)

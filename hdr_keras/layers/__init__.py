@@ -1,0 +1,17 @@
+"""Keras layers of hdr_keras; each is registered and round-trips ``get_config``."""
+
+from hdr_keras.layers.curve import ApplyCurve, MonotonicCRF
+from hdr_keras.layers.edges import SobelEdges
+from hdr_keras.layers.fuse import SkipFuse
+from hdr_keras.layers.histogram import SoftHistogram
+from hdr_keras.layers.resampling import LegacyBilinearUpsample2x, NearestUpsample2x
+
+__all__ = [
+    "ApplyCurve",
+    "LegacyBilinearUpsample2x",
+    "MonotonicCRF",
+    "NearestUpsample2x",
+    "SkipFuse",
+    "SobelEdges",
+    "SoftHistogram",
+]

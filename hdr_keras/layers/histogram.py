@@ -1,0 +1,34 @@
+"""Soft (triangular) histogram features of an image."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="hdr_keras")
+class SoftHistogram(keras.layers.Layer):
+    """Per-pixel triangular bin memberships, DESIGN §3.
+
+    For each ``B`` in ``bins`` and each channel, ``B + 1`` bins centred at ``k / B`` with
+    membership ``relu(1 - |x - k/B| * B)``; for x in [0, 1] they sum to 1.
+    Input [N, H, W, C] in [0, 1]; output [N, H, W, C * sum(B + 1)] ordered by B, channel, bin.
+    """
+
+    def __init__(self, bins=(4, 8, 16), **kwargs):
+        super().__init__(**kwargs)
+        self.bins = tuple(int(b) for b in bins)
+
+    def call(self, images):
+        channels = images.shape[-1]
+        features = []
+        for bins in self.bins:
+            centres = ops.arange(bins + 1, dtype=images.dtype) / bins
+            for c in range(channels):
+                distance = ops.abs(images[..., c : c + 1] - centres)
+                features.append(ops.relu(1.0 - distance * bins))
+        return ops.concatenate(features, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] * sum(b + 1 for b in self.bins),)
+
+    def get_config(self):
+        return {**super().get_config(), "bins": list(self.bins)}

@@ -1,0 +1,19 @@
+"""The stage networks and the end-to-end SingleHDR model."""
+
+from hdr_keras.models.hallucination import HallucinationNet
+from hdr_keras.models.linearization import Bottleneck, LinearizationNet
+from hdr_keras.models.presets import PRESETS, get_preset
+from hdr_keras.models.single_hdr import SingleHDR
+from hdr_keras.models.unet import DequantizationNet, RefinementNet, UNet
+
+__all__ = [
+    "PRESETS",
+    "Bottleneck",
+    "DequantizationNet",
+    "HallucinationNet",
+    "LinearizationNet",
+    "RefinementNet",
+    "SingleHDR",
+    "UNet",
+    "get_preset",
+]
