@@ -37,14 +37,16 @@ class SingleHDR(keras.Model):
         """Builds preset ``name`` (see :mod:`hdr_keras.models.presets`) with fresh weights."""
         return cls(**get_preset(name), refine=refine, **kwargs)
 
-    def call(self, ldr, training=None):
+    def call(self, ldr, training=None, inverse_crf=None):
+        """Runs the chain; a given ``inverse_crf`` [N, 1024] replaces the Linearization-Net's estimate."""
         dequantized = self.dequantization(ldr, training=training)
-        linearized = self.linearization(dequantized, training=training)
-        linear = linearized["linear"]
+        if inverse_crf is None:
+            inverse_crf = self.linearization(dequantized, training=training)["inverse_crf"]
+        linear = self.linearization.apply_curve([dequantized, inverse_crf])
         hallucinated = self.hallucination(linear, training=training)
         outputs = {
             "dequantized": dequantized,
-            "inverse_crf": linearized["inverse_crf"],
+            "inverse_crf": inverse_crf,
             "linear": linear,
             "hallucinated": hallucinated,
             "hdr": hallucinated,
