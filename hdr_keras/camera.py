@@ -1,16 +1,19 @@
-"""The forward camera model HDR -> LDR, as batched, graph-safe TensorFlow ops (DESIGN §2, §5).
+"""The forward camera model HDR -> LDR, as batched, graph-safe tensor ops (DESIGN §2, §5).
 
 ``L = Q(F(C(H t + noise)))``: exposure ``t``, sensor noise, clipping ``C(x) = min(x, 1)``, a
 camera curve ``F`` (1024 samples, one per image), 8-bit quantisation ``Q`` and optional JPEG.
-Every function takes NHWC float32 and works inside ``tf.data`` and on a GPU; randomness is
-stateless, so a seed gives the same images on any device.
+Every function takes NHWC float32. Written with ``keras.ops``: on the TensorFlow backend these are
+TensorFlow ops that run inside ``tf.data`` and in a compiled step on a GPU; on JAX they run in a
+jitted step (JPEG needs TensorFlow). Randomness is stateless (:mod:`hdr_keras.seeds`), so a seed
+gives the same images on any device.
 """
 
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from hdr_keras import seeds as random
 from hdr_keras.ops import apply_curve
 
 __all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "jpeg", "loss_weight", "quantize"]
@@ -20,24 +23,25 @@ DARK, BRIGHT = 6.0 / 255.0, 249.0 / 255.0
 
 def clip(images):
     """``C(x) = min(x, 1)``."""
-    return tf.minimum(images, 1.0)
+    return ops.minimum(images, 1.0)
 
 
 def quantize(images):
     """8-bit quantisation ``floor(255 x + 0.5) / 255`` of [0, 1] images."""
-    return tf.floor(255.0 * images + 0.5) / 255.0
+    return ops.floor(255.0 * images + 0.5) / 255.0
 
 
 def add_noise(images, shot_std, read_std, seed):
     """``relu(x + s x N(0,1) + c N(0,1))``; ``shot_std``, ``read_std`` broadcast to [N, 1, 1, C]."""
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    shot = tf.random.stateless_normal(tf.shape(images), seeds[0])
-    read = tf.random.stateless_normal(tf.shape(images), seeds[1])
-    return tf.nn.relu(images + shot_std * images * shot + read_std * read)
+    seeds = random.split(seed, 2)
+    shot = random.normal(ops.shape(images), seeds[0])
+    read = random.normal(ops.shape(images), seeds[1])
+    return ops.relu(images + shot_std * images * shot + read_std * read)
 
 
 def jpeg(images, quality):
-    """JPEG round trip of each [0, 1] image [N, H, W, 3] at its integer ``quality`` [N] (CPU op)."""
+    """JPEG round trip of each [0, 1] image [N, H, W, 3] at its integer ``quality`` [N] (TensorFlow CPU op)."""
+    import tensorflow as tf
 
     def one(args):
         image, q = args
@@ -48,9 +52,9 @@ def jpeg(images, quality):
 
 def loss_weight(ldr):
     """1.0 per sample [N] unless more than half of its grey pixels are <= 6/255 or >= 249/255."""
-    grey = tf.reduce_mean(ldr, axis=-1)
-    bad = tf.cast((grey <= DARK) | (grey >= BRIGHT), tf.float32)
-    return tf.cast(tf.reduce_mean(bad, axis=[1, 2]) <= 0.5, tf.float32)
+    grey = ops.mean(ldr, axis=-1)
+    bad = ops.cast(ops.logical_or(grey <= DARK, grey >= BRIGHT), "float32")
+    return ops.cast(ops.mean(bad, axis=(1, 2)) <= 0.5, "float32")
 
 
 @dataclasses.dataclass
@@ -75,20 +79,20 @@ class CameraModel:
 
     def sample(self, batch, seed):
         """Per-image parameters from a stateless seed: exposure [N], noise stds [N,1,1,3], curve index, quality."""
-        seeds = tf.random.experimental.stateless_split(seed, 5)
-        level = tf.random.stateless_uniform([batch], seeds[0], 0, self.exposure_levels, tf.int32)
+        seeds = random.split(seed, 5)
+        level = random.uniform([batch], seeds[0], 0, self.exposure_levels, "int32")
         lo, hi = self.exposure_stops
-        stops = lo + (hi - lo) * tf.cast(level, tf.float32) / max(self.exposure_levels - 1, 1)
-        shot = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[1], 0.0, self.max_shot_std)
-        read = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[2], 0.0, self.max_read_std)
-        curve = tf.random.stateless_uniform([batch], seeds[3], 0, len(self.forward_curves), tf.int32)
-        quality = tf.random.stateless_uniform([batch], seeds[4], self.jpeg_quality[0], self.jpeg_quality[1] + 1, tf.int32)
-        return {"exposure": tf.pow(2.0, stops), "shot_std": shot, "read_std": read, "curve": curve, "quality": quality}
+        stops = lo + (hi - lo) * ops.cast(level, "float32") / max(self.exposure_levels - 1, 1)
+        shot = random.uniform([batch, 1, 1, 3], seeds[1], 0.0, self.max_shot_std)
+        read = random.uniform([batch, 1, 1, 3], seeds[2], 0.0, self.max_read_std)
+        curve = random.uniform([batch], seeds[3], 0, len(self.forward_curves), "int32")
+        quality = random.uniform([batch], seeds[4], self.jpeg_quality[0], self.jpeg_quality[1] + 1, "int32")
+        return {"exposure": ops.power(2.0, stops), "shot_std": shot, "read_std": read, "curve": curve, "quality": quality}
 
     def render(self, hdr, params, seed, use_jpeg=True):
         """Applies given ``params`` (as from :meth:`sample`) to HDR [N, H, W, 3]; see the class doc."""
-        forward = tf.gather(tf.constant(self.forward_curves, tf.float32), params["curve"])
-        inverse = tf.gather(tf.constant(self.inverse_curves, tf.float32), params["curve"])
+        forward = ops.take(ops.convert_to_tensor(self.forward_curves, "float32"), params["curve"], axis=0)
+        inverse = ops.take(ops.convert_to_tensor(self.inverse_curves, "float32"), params["curve"], axis=0)
         exposed = hdr * params["exposure"][:, None, None, None]
         clipped = clip(add_noise(exposed, params["shot_std"], params["read_std"], seed))
         pre_quantization = apply_curve(clipped, forward)
@@ -106,5 +110,5 @@ class CameraModel:
         }
 
     def __call__(self, hdr, seed, use_jpeg=True):
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2)
-        return self.render(hdr, self.sample(tf.shape(hdr)[0], seeds[0]), seeds[1], use_jpeg)
+        seeds = random.split(seed, 2)
+        return self.render(hdr, self.sample(ops.shape(hdr)[0], seeds[0]), seeds[1], use_jpeg)

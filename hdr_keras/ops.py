@@ -51,8 +51,8 @@ def pad_to_multiple(images, multiple):
     """Reflect-pads H and W at the bottom/right up to a multiple; returns (padded, (H, W))."""
     shape = ops.shape(images)
     height, width = shape[1], shape[2]
-    pad_h = ops.mod(-height, multiple)
-    pad_w = ops.mod(-width, multiple)
+    pad_h = (-height) % multiple if isinstance(height, int) else ops.mod(-height, multiple)
+    pad_w = (-width) % multiple if isinstance(width, int) else ops.mod(-width, multiple)
     return reflect_pad(images, 0, pad_h, 0, pad_w), (height, width)
 
 

@@ -35,6 +35,7 @@ PRESETS = {
                 "stage_filters": [32, 64, 128, 128],
                 "stage_kernels": [5, 3, 3, 3],
                 "out_channels": 3,
+                "head_initializer": "zeros",
             }
         },
     },
@@ -65,6 +66,7 @@ PRESETS = {
                 "stage_filters": [16, 32, 64, 64],
                 "stage_kernels": [3, 3, 3, 3],
                 "out_channels": 3,
+                "head_initializer": "zeros",
             }
         },
     },

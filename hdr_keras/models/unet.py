@@ -14,7 +14,8 @@ class UNet(keras.layers.Layer):
     Stem: two ``stem_kernel`` convs of ``stem_filters``. Each down stage: 2x2 average pool,
     then two convs (``stage_kernels[i]``) of ``stage_filters[i]``. Each up stage: legacy
     bilinear x2, 3x3 conv to the skip's width, concatenation with the skip, 3x3 conv. Head:
-    3x3 conv to ``out_channels``, linear. LeakyReLU(``negative_slope``) after every other conv.
+    3x3 conv to ``out_channels``, linear (``head_initializer="zeros"`` starts the net at 0, so a
+    residual refinement starts as the identity). LeakyReLU(``negative_slope``) after every other conv.
     """
 
     def __init__(
@@ -25,6 +26,7 @@ class UNet(keras.layers.Layer):
         stage_kernels=(5, 3, 3, 3),
         out_channels=3,
         negative_slope=0.1,
+        head_initializer="glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -36,6 +38,7 @@ class UNet(keras.layers.Layer):
         self.stage_kernels = tuple(int(k) for k in stage_kernels)
         self.out_channels = int(out_channels)
         self.negative_slope = float(negative_slope)
+        self.head_initializer = head_initializer
 
         def conv(filters, kernel, name):
             return keras.layers.Conv2D(filters, kernel, padding="same", name=name)
@@ -48,7 +51,9 @@ class UNet(keras.layers.Layer):
         skips = (self.stem_filters,) + self.stage_filters[:-1]
         self.up = [[conv(f, 3, f"up{i}_conv1"), conv(f, 3, f"up{i}_conv2")] for i, f in enumerate(reversed(skips), 1)]
         self.upsample = LegacyBilinearUpsample2x()
-        self.head = conv(self.out_channels, 3, "head_conv")
+        self.head = keras.layers.Conv2D(
+            self.out_channels, 3, padding="same", kernel_initializer=head_initializer, name="head_conv"
+        )
 
     @property
     def multiple(self):
@@ -83,6 +88,7 @@ class UNet(keras.layers.Layer):
             "stage_kernels": list(self.stage_kernels),
             "out_channels": self.out_channels,
             "negative_slope": self.negative_slope,
+            "head_initializer": self.head_initializer,
         }
 
 

@@ -1,0 +1,1 @@
+"""Training: losses, per-stage tasks and the resumable, distributed training loop."""

@@ -1,0 +1,184 @@
+"""The training loop shared by ``train_stage.py`` and ``finetune.py``.
+
+Custom ``tf.distribute`` loop: HDR crops come from :mod:`hdr_keras.data`; the camera model runs
+inside the compiled step, on the training device. Checkpoints (model, optimizer, step) are kept in
+``model_dir/checkpoints`` (the last ``keep_checkpoints``); a run started again with the same
+``model_dir`` continues from the last one with the same data sequence. TensorBoard logs go to
+``model_dir/train`` and ``model_dir/val``. SIGINT/SIGTERM save a checkpoint before exiting.
+"""
+
+import dataclasses
+import logging
+import pathlib
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from hdr_keras import camera as camera_lib
+from hdr_keras import crf, data
+from hdr_keras.training import curve_plot
+
+
+@dataclasses.dataclass
+class LoopConfig:
+    """Everything the loop needs besides the task."""
+
+    model_dir: str
+    steps: int = 1000
+    batch_size: int = 8
+    crop: int = 256
+    lr: float = 1e-4
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    jpeg: bool = True
+    quiet: bool = False
+
+
+def make_strategy(name, tpu=""):
+    """A ``tf.distribute`` strategy by flag value: default, mirrored, multi_worker or tpu."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}: use default, mirrored, multi_worker or tpu")
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupt(signum, frame):
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+def _to_display(images):
+    """HDR or LDR NHWC -> uint8-range [0, 1] images for TensorBoard (log tone map, then sRGB-ish)."""
+    images = tf.cast(images, tf.float32)
+    return tf.clip_by_value(tf.math.log1p(10.0 * tf.maximum(images, 0.0)) / tf.math.log(11.0), 0.0, 1.0)
+
+
+def train(task, strategy, config, train_crops, val_crops, curves, val_curves, mixed_precision=False):
+    """Runs ``task`` to ``config.steps``; returns the path of the trained weights file.
+
+    ``curves`` / ``val_curves``: (forward, inverse) float32 [M, 1024] tables for the training and
+    validation cameras. The task must have been built inside ``strategy.scope()``.
+    """
+    model_dir = pathlib.Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    camera = camera_lib.CameraModel(*curves)
+    val_camera = camera_lib.CameraModel(*val_curves, exposure_levels=7)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
+
+    with strategy.scope():
+        optimizer = keras.optimizers.Adam(config.lr)
+        if mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        variables = task.trained.trainable_variables
+        optimizer.build(variables)
+        checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        logging.info("resumed from %s", manager.latest_checkpoint)
+    start = int(optimizer.iterations.numpy())
+
+    dataset = data.training_dataset(train_crops, config.batch_size, config.crop, config.seed, start * config.batch_size)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+
+    @tf.function
+    def train_step(iterator):
+        def step_fn(hdr):
+            context = tf.distribute.get_replica_context()
+            seed = tf.stack([config.seed * 1000 + context.replica_id_in_sync_group, tf.cast(optimizer.iterations, tf.int32)])
+            batch = camera(hdr, seed, use_jpeg=config.jpeg)
+            with tf.GradientTape() as tape:
+                losses, _ = task(batch, training=True)
+                loss = losses["loss"] / replicas
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, variables)
+            optimizer.apply(grads, variables)
+            return losses
+
+        per_replica = strategy.run(step_fn, args=(next(iterator),))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+    val_hdr = data.validation_batch(val_crops, config.crop)
+    val_batch = val_camera(tf.constant(val_hdr), tf.constant([config.seed, 0]), use_jpeg=config.jpeg)
+    val_step = tf.function(lambda batch: task(batch, training=False))
+    train_writer = tf.summary.create_file_writer(str(model_dir / "train"))
+    val_writer = tf.summary.create_file_writer(str(model_dir / "val"))
+
+    def validate(step):
+        losses, outputs = val_step(val_batch)
+        with val_writer.as_default(step=step):
+            for name, value in losses.items():
+                tf.summary.scalar(f"loss/{name}", value)
+            prediction, target = outputs["prediction"], outputs["target"]
+            mse = tf.reduce_mean(tf.square(_to_display(prediction) - _to_display(target)))
+            tf.summary.scalar("psnr_tonemapped", -10.0 * np.log10(max(float(mse), 1e-12)))
+            for name in ("input", "prediction", "target"):
+                tf.summary.image(name, _to_display(outputs[name][:4]), max_outputs=4)
+            if "inverse_crf" in outputs:
+                pred_curve, true_curve = outputs["inverse_crf"].numpy(), outputs["true_inverse_crf"].numpy()
+                tf.summary.scalar("crf_rmse", float(np.sqrt(np.mean((pred_curve - true_curve) ** 2, axis=1)).mean()))
+                tf.summary.image("inverse_crf", curve_plot.plot_curves(pred_curve[:4], true_curve[:4]), max_outputs=4)
+        val_writer.flush()
+
+    def save(step):
+        manager.save(checkpoint_number=step)
+
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    step = start
+    progress = tqdm(total=config.steps, initial=start, disable=config.quiet, unit="step", dynamic_ncols=True)
+    try:
+        while step < config.steps:
+            tic = time.perf_counter()
+            losses = train_step(iterator)
+            step += 1
+            progress.update(1)
+            if step % config.log_every == 0 or step == config.steps:
+                values = {k: float(v) for k, v in losses.items()}
+                if not np.isfinite(values["loss"]):
+                    raise FloatingPointError(f"loss became {values['loss']} at step {step}")
+                progress.set_postfix(loss=f"{values['loss']:.4g}")
+                with train_writer.as_default(step=step):
+                    for name, value in values.items():
+                        tf.summary.scalar(f"loss/{name}", value)
+                    tf.summary.scalar("steps_per_second", 1.0 / max(time.perf_counter() - tic, 1e-9))
+            if step % config.eval_every == 0 or step == config.steps:
+                validate(step)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save(step)
+    except _Interrupted as signame:
+        save(step)
+        progress.close()
+        logging.warning("%s at step %d: checkpoint saved; run the same command again to resume", signame, step)
+        raise KeyboardInterrupt from None
+    finally:
+        progress.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    weights = model_dir / task.weights_name
+    task.trained.save_weights(weights)
+    return weights
+
+
+def curve_tables(crf_dir, num_emor=1000, seed=0):
+    """(training tables, validation tables): DoRF train + EMoR mixtures, and the 10 DoRF test curves."""
+    return crf.training_curves(crf_dir, num_emor, seed), crf.test_curves(crf_dir)

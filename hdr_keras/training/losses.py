@@ -1,0 +1,66 @@
+"""Loss terms of the training recipe (DESIGN §5, paper eq. 4). Images are NHWC float32; any Keras backend."""
+
+import math
+
+import keras
+from keras import ops
+
+LOG_SCALE = 10.0
+
+
+def log_tonemap(hdr):
+    """``y = log(1 + 10 x) / log(11)``: HDR >= 0 -> [0, ~5] (1 at x = 1), the hallucination domain."""
+    return ops.log1p(LOG_SCALE * ops.maximum(hdr, 0.0)) / math.log(1.0 + LOG_SCALE)
+
+
+def weighted_mean(per_sample, weight):
+    """Mean of ``per_sample`` [N] weighted by ``weight`` [N] (0 drops a sample); 0 when all dropped."""
+    return ops.sum(per_sample * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+
+def l2(prediction, target, weight):
+    """Per-sample mean squared error, sample-weighted."""
+    return weighted_mean(ops.mean(ops.square(prediction - target), axis=(1, 2, 3)), weight)
+
+
+def l1(prediction, target, weight):
+    """Per-sample mean absolute error, sample-weighted."""
+    return weighted_mean(ops.mean(ops.abs(prediction - target), axis=(1, 2, 3)), weight)
+
+
+def curve_l2(prediction, target):
+    """Mean squared error of curves [N, 1024]."""
+    return ops.mean(ops.square(prediction - target))
+
+
+def total_variation(images, weight):
+    """Per-sample mean absolute difference of vertical and horizontal neighbours, sample-weighted."""
+    dy = ops.mean(ops.abs(images[:, 1:] - images[:, :-1]), axis=(1, 2, 3))
+    dx = ops.mean(ops.abs(images[:, :, 1:] - images[:, :, :-1]), axis=(1, 2, 3))
+    return weighted_mean(dy + dx, weight)
+
+
+class PerceptualLoss:
+    """L2 of VGG16 pool1..pool3 features of tone-mapped images, from user-supplied VGG16 weights.
+
+    ``weights_path`` is a Keras weights file of ``keras.applications.VGG16(include_top=False)``
+    (ImageNet weights cannot be downloaded here). Inputs are in the log tone-mapped domain.
+    """
+
+    LAYERS = ("block1_pool", "block2_pool", "block3_pool")
+
+    def __init__(self, weights_path):
+        vgg = keras.applications.VGG16(include_top=False, weights=None)
+        vgg.load_weights(weights_path)
+        vgg.trainable = False
+        self.features = keras.Model(vgg.input, [vgg.get_layer(name).output for name in self.LAYERS])
+
+    def __call__(self, prediction, target, weight):
+        def prepare(images):
+            images = ops.clip(images, 0.0, 1.0) * 255.0
+            return keras.applications.vgg16.preprocess_input(images)
+
+        total = 0.0
+        for fp, ft in zip(self.features(prepare(prediction)), self.features(prepare(target))):
+            total += l2(ops.cast(fp, "float32"), ops.cast(ft, "float32"), weight)
+        return total

@@ -1,0 +1,137 @@
+"""What each training run optimises: one stage on its ground-truth input, or the joint chain.
+
+A task takes a synthetic batch from :class:`hdr_keras.camera.CameraModel` (``ldr``,
+``pre_quantization``, ``clipped``, ``hdr``, ``inverse_crf``, ``loss_weight``) and returns
+``(losses, outputs)``: a dict of scalar losses whose ``"loss"`` entry is the weighted total, and
+the images and curves worth logging. ``Task.weights_name`` is the file the trained part goes to.
+"""
+
+import dataclasses
+
+from keras import ops
+
+from hdr_keras.training import losses as L
+
+STAGES = ("deq", "lin", "hal", "ref")
+STAGE_MODELS = {"deq": "dequantization", "lin": "linearization", "hal": "hallucination", "ref": "refinement"}
+
+
+def _f32(x):
+    return ops.cast(x, "float32")
+
+
+@dataclasses.dataclass
+class LossWeights:
+    """Paper eq. 4 weights (joint fine-tune); the stage runs use the DESIGN §5 ratios."""
+
+    deq: float = 1.0
+    lin: float = 10.0
+    crf: float = 1.0
+    hal: float = 1.0
+    perceptual: float = 0.001
+    tv: float = 0.1
+
+
+class Task:
+    """Base: the model, which part is trained, and how its loss is computed."""
+
+    name = ""
+    weights_name = ""
+
+    def __init__(self, model, weights=None, perceptual=None):
+        self.model = model
+        self.weights = weights or LossWeights()
+        self.perceptual = perceptual
+
+    @property
+    def trained(self):
+        """The Keras model whose weights this task trains and saves."""
+        return getattr(self.model, STAGE_MODELS[self.name])
+
+    def hallucination_losses(self, prediction, target, weight):
+        """L1 + perceptual + TV of HDR images in the log domain ``y = log(1 + 10x) / log(11)``."""
+        y_pred, y_true = L.log_tonemap(prediction), L.log_tonemap(target)
+        terms = {"hal_l1": L.l1(y_pred, y_true, weight), "hal_tv": L.total_variation(y_pred, weight)}
+        total = self.weights.hal * terms["hal_l1"] + self.weights.tv * terms["hal_tv"]
+        if self.perceptual is not None:
+            terms["hal_perceptual"] = self.perceptual(y_pred, y_true, weight)
+            total += self.weights.perceptual * terms["hal_perceptual"]
+        return total, terms
+
+
+class DequantizationTask(Task):
+    """``L2(D(L), F(C(H)))``."""
+
+    name, weights_name = "deq", "dequantization.weights.h5"
+
+    def __call__(self, batch, training):
+        output = _f32(self.model.dequantization(batch["ldr"], training=training))
+        loss = L.l2(output, batch["pre_quantization"], batch["loss_weight"])
+        return {"loss": loss, "deq_l2": loss}, {"input": batch["ldr"], "prediction": output, "target": batch["pre_quantization"]}
+
+
+class LinearizationTask(Task):
+    """``L2(g(F(C(H))), C(H)) + 0.1 L2(g, g_true)`` with ``F(C(H))`` as the input."""
+
+    name, weights_name = "lin", "linearization.weights.h5"
+
+    def __call__(self, batch, training):
+        out = self.model.linearization(batch["pre_quantization"], training=training)
+        linear, curve = _f32(out["linear"]), _f32(out["inverse_crf"])
+        image = L.l2(linear, batch["clipped"], batch["loss_weight"])
+        crf = L.curve_l2(curve, batch["inverse_crf"])
+        outputs = {"input": batch["pre_quantization"], "prediction": linear, "target": batch["clipped"]}
+        outputs.update(inverse_crf=curve, true_inverse_crf=batch["inverse_crf"])
+        return {"loss": image + 0.1 * crf, "lin_l2": image, "crf_l2": crf}, outputs
+
+
+class HallucinationTask(Task):
+    """Log-domain L1 + 0.1 TV (+ 0.001 perceptual) of ``Hal(C(H))`` against ``H``."""
+
+    name, weights_name = "hal", "hallucination.weights.h5"
+
+    def __call__(self, batch, training):
+        output = _f32(self.model.hallucination(batch["clipped"], training=training))
+        total, terms = self.hallucination_losses(output, batch["hdr"], batch["loss_weight"])
+        return {"loss": total, **terms}, {"input": batch["clipped"], "prediction": output, "target": batch["hdr"]}
+
+
+class RefinementTask(Task):
+    """Refinement-Net on the frozen chain: log-domain L1 + TV of the final HDR against ``H``."""
+
+    name, weights_name = "ref", "refinement.weights.h5"
+
+    def __call__(self, batch, training):
+        chain = self.model(batch["ldr"], training=False)
+        stop = {k: ops.stop_gradient(chain[k]) for k in ("hallucinated", "linear", "dequantized")}
+        output = _f32(self.model.refinement([stop["hallucinated"], stop["linear"], stop["dequantized"]], training=training))
+        total, terms = self.hallucination_losses(output, batch["hdr"], batch["loss_weight"])
+        return {"loss": total, **terms}, {"input": batch["ldr"], "prediction": output, "target": batch["hdr"]}
+
+
+class JointTask(Task):
+    """Joint fine-tune of the whole chain, paper eq. 4 (refinement included when configured)."""
+
+    name, weights_name = "joint", "single_hdr.weights.h5"
+
+    @property
+    def trained(self):
+        return self.model
+
+    def __call__(self, batch, training):
+        out = {k: _f32(v) for k, v in self.model(batch["ldr"], training=training).items()}
+        w, weight = self.weights, batch["loss_weight"]
+        terms = {
+            "deq_l2": L.l2(out["dequantized"], batch["pre_quantization"], weight),
+            "lin_l2": L.l2(out["linear"], batch["clipped"], weight),
+            "crf_l2": L.curve_l2(out["inverse_crf"], batch["inverse_crf"]),
+        }
+        hal_total, hal_terms = self.hallucination_losses(out["hdr"], batch["hdr"], weight)
+        terms.update(hal_terms)
+        total = w.deq * terms["deq_l2"] + w.lin * terms["lin_l2"] + w.crf * terms["crf_l2"] + hal_total
+        outputs = {"input": batch["ldr"], "prediction": out["hdr"], "target": batch["hdr"]}
+        outputs.update(inverse_crf=out["inverse_crf"], true_inverse_crf=batch["inverse_crf"])
+        return {"loss": total, **terms}, outputs
+
+
+TASKS = {t.name: t for t in (DequantizationTask, LinearizationTask, HallucinationTask, RefinementTask, JointTask)}
