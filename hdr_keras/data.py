@@ -5,8 +5,8 @@ normalised to mean 0.5 and clamped to the float16 range. Ordinary images are res
 side S and cut into ``crops_per_image`` crops spread along the long side; lat-long panoramas
 (aspect >= 1.8) first lose their top and bottom eighths (the distorted poles), the middle rows
 are resized to height S and cut likewise. The pipeline then samples crops with stateless seeds:
-random scale U(0.5, 2), random ``crop`` square, rot90 and flips — all TensorFlow ops. The camera
-model (:mod:`hdr_keras.camera`) is applied later, on the device that trains.
+random scale U(0.5, 2), random ``crop`` square, rot90 and flips — all TensorFlow ops, run like the
+camera model (:mod:`hdr_keras.camera`) inside the training step, on the device that trains.
 """
 
 import hashlib
@@ -88,7 +88,7 @@ def load_crops(hdr_dir, cache_dir=DEFAULT_CACHE_DIR, crop_size=512, crops_per_im
 
 
 def augment(crop, seed, size=256, scale_range=(0.5, 2.0)):
-    """One random view of an HDR crop [S, S, 3]: scale, ``size`` crop, rot90, flips -> [size, size, 3].
+    """One random view of a crop [S, S, C]: scale, ``size`` crop, rot90, flips -> [size, size, C] >= 0.
 
     ``seed`` is a stateless int32 [2]; the scale is kept large enough for the crop to fit.
     """
@@ -98,7 +98,7 @@ def augment(crop, seed, size=256, scale_range=(0.5, 2.0)):
     scale = tf.random.stateless_uniform([], seeds[0], low, tf.maximum(scale_range[1], low))
     side = tf.maximum(tf.cast(tf.round(source * scale), tf.int32), size)
     image = tf.image.resize(tf.cast(crop, tf.float32), [side, side], antialias=True)
-    image = tf.image.stateless_random_crop(image, [size, size, 3], seeds[1])
+    image = tf.image.stateless_random_crop(image, [size, size, tf.shape(crop)[-1]], seeds[1])
     turns = tf.random.stateless_uniform([], seeds[2], 0, 4, tf.int32)
     image = tf.image.rot90(image, turns)
     image = tf.image.stateless_random_flip_left_right(image, seeds[3])
@@ -106,24 +106,65 @@ def augment(crop, seed, size=256, scale_range=(0.5, 2.0)):
     return tf.maximum(image, 0.0)
 
 
-def training_dataset(crops, batch_size, size=256, seed=0, start=0):
-    """Infinite batches float32 [batch_size, size, size, 3] of augmented crops.
+def training_dataset(crops, batch_size, seed=0, start=0):
+    """Infinite batches of cached crops for :func:`augment_batch`, which runs in the training step.
 
-    Element ``i`` depends only on ``(seed, i)``, so ``start`` (the number of elements already
-    consumed, e.g. ``step * batch_size``) resumes the exact sequence after a restart.
+    Yields ``(crops, seeds)``: float16 [batch_size, S, S, C] crops picked at random from ``crops``
+    [M, S, S, C], and int32 [batch_size, 2] augmentation seeds. Element ``i`` depends only on
+    ``(seed, i)``, so ``start`` (elements already consumed, ``step * batch_size``) resumes the exact
+    sequence after a restart. The pipeline only gathers: the augmentation and the camera model run
+    on the training device, so the host never has to keep pace with an accelerator.
     """
     table = tf.constant(crops)
     count = len(crops)
 
     def element(index):
-        element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        element_seed = tf.cast(element_seed % (2**31 - 1), tf.int32)
+        element_seed = tf.cast(tf.stack([tf.constant(seed, tf.int64), index]) % (2**31 - 1), tf.int32)
         seeds = tf.random.experimental.stateless_split(element_seed, 2)
         pick = tf.random.stateless_uniform([], seeds[0], 0, count, tf.int32)
-        return augment(table[pick], seeds[1], size)
+        return table[pick], seeds[1]
 
     dataset = tf.data.Dataset.range(start, 2**62).map(element, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_batch(crops, seeds, size=256):
+    """:func:`augment` over a batch: crops [N, S, S, C], seeds int32 [N, 2] -> float32 [N, size, size, C]."""
+    return tf.map_fn(lambda args: augment(args[0], args[1], size), (crops, seeds), fn_output_signature=tf.float32)
+
+
+def load_pairs(pairs_dir, size=512, log=logging.warning):
+    """Real LDR/HDR pairs of ``pairs_dir``: each ``*.jpg|*.png`` with a same-stem ``.exr|.hdr``.
+
+    Returns float16 [M, S, S, 6] (LDR in [0, 1] then HDR, resized together to short side ``S``
+    and centre-cropped). Unusable pairs are skipped with a warning naming the file.
+    """
+    pairs_dir = pathlib.Path(pairs_dir)
+    if not pairs_dir.is_dir():
+        raise FileNotFoundError(f"{pairs_dir}: pairs folder not found")
+    out = []
+    for ldr_path in io.list_images([pairs_dir], (".jpg", ".jpeg", ".png")):
+        hdr_path = next((p for p in (ldr_path.with_suffix(e) for e in (".exr", ".hdr")) if p.is_file()), None)
+        if hdr_path is None:
+            log(f"skipping {ldr_path}: no {ldr_path.stem}.exr or {ldr_path.stem}.hdr beside it")
+            continue
+        try:
+            ldr, hdr = io.read_ldr(ldr_path), io.read_hdr(hdr_path)
+            io.validate_hdr(hdr, hdr_path)
+        except io.ImageReadError as error:
+            log(f"skipping {error}")
+            continue
+        if ldr.shape != hdr.shape:
+            log(f"skipping {ldr_path}: LDR {ldr.shape[:2]} and HDR {hdr.shape[:2]} differ in size")
+            continue
+        stacked = np.concatenate([ldr, np.minimum(hdr, io.HALF_MAX)], axis=-1)
+        scale = size / min(stacked.shape[:2])
+        stacked = cv2.resize(stacked, (round(stacked.shape[1] * scale), round(stacked.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        y, x = (stacked.shape[0] - size) // 2, (stacked.shape[1] - size) // 2
+        out.append(stacked[y : y + size, x : x + size])
+    if not out:
+        raise ValueError(f"{pairs_dir}: no usable LDR/HDR pair")
+    return np.stack(out).astype(np.float16)
 
 
 def validation_batch(crops, size=256, max_images=8):

@@ -29,10 +29,12 @@ def build_model(preset, weights=None, refine=True):
     """SingleHDR of ``preset``, built (variables created) and loaded from ``weights`` if given.
 
     ``weights`` is a Keras ``.weights.h5`` file of the whole SingleHDR; a missing file raises
-    FileNotFoundError naming it.
+    FileNotFoundError naming it. Every stage is built (the Refinement-Net too when ``refine`` is
+    false), so one weights file fits either way.
     """
-    model = SingleHDR.from_preset(preset, refine=refine)
+    model = SingleHDR.from_preset(preset, refine=True)
     model(np.zeros((1, 64, 64, 3), np.float32))
+    model.refine = refine
     if weights is not None:
         weights = pathlib.Path(weights)
         if not weights.is_file():

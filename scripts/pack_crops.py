@@ -17,7 +17,7 @@ flags.DEFINE_string("data_dir", str(data.DEFAULT_TRAIN_DIR), "Folder of training
 flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder of the curve tables.")
 flags.DEFINE_integer("crop_size", 288, "Side of the cached crops.")
 flags.DEFINE_integer("crops_per_image", 2, "Crops per image.")
-flags.DEFINE_integer("num_emor_curves", 1000, "Random EMoR mixtures added to the DoRF training curves.")
+flags.DEFINE_integer("num_emor_curves", 191, "Random EMoR mixtures added to the DoRF training curves.")
 flags.DEFINE_string("out_dir", ".devdata", "Output folder.")
 FLAGS = flags.FLAGS
 

@@ -122,6 +122,7 @@ def main():
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--joint_lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init_dir", help="folder of <stage>.weights.h5 files to start from (those present)")
     args = parser.parse_args()
 
     out = pathlib.Path(args.out_dir)
@@ -139,6 +140,11 @@ def main():
     camera = camera_lib.CameraModel(curves["forward"], curves["inverse"])
     model = SingleHDR.from_preset(args.preset)
     model(np.zeros((1, 64, 64, 3), np.float32))
+    for name in ("dequantization", "linearization", "hallucination", "refinement"):
+        path = pathlib.Path(args.init_dir or "") / f"{name}.weights.h5"
+        if args.init_dir and path.is_file():
+            getattr(model, name).load_weights(path)
+            print("loaded", path, flush=True)
     shares = dict((k, float(v)) for k, v in (item.split("=") for item in args.shares.split(",")))
     for i, (name, share) in enumerate(shares.items()):
         lr = args.joint_lr if name == "joint" else args.lr

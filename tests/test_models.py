@@ -289,8 +289,16 @@ def test_given_inverse_crf_is_used(lite):
     )
 
 
+def test_fresh_refinement_is_the_identity():
+    model = SingleHDR.from_preset("lite")
+    out = model(_ldr(1, 16, 16))
+    np.testing.assert_array_equal(np.asarray(out["hdr"]), np.asarray(out["hallucinated"]))
+
+
 def test_refine_switch(lite):
     x = _ldr(1, 16, 16)
+    head = lite.refinement.unet.head
+    head.kernel.assign(np.random.default_rng(0).normal(0, 0.05, head.kernel.shape).astype("float32"))
     refined = lite(x)
     assert not np.array_equal(np.asarray(refined["hdr"]), np.asarray(refined["hallucinated"]))
     lite.refine = False

@@ -56,7 +56,8 @@ class LinearizationNet(keras.Model):
     computed after ``feature_pool`` 2x2 average pools (0 in the authors' code: full resolution).
     Encoder: ``stem_kernel`` conv (stride 2, bias) + BN + ReLU + 3x3/2 max-pool, then for each
     ``(filters, out_filters, blocks, stride)`` in ``stages`` a run of bottlenecks (the first
-    projects), spatial mean, dense to ``num_basis`` EMoR weights, monotone curve, applied to the input.
+    projects), spatial mean, dense to ``num_basis`` EMoR weights (zero-initialised, so an untrained
+    net starts at the EMoR mean curve g0), monotone curve, applied to the input.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class LinearizationNet(keras.Model):
             for s, (filters, out, count, stride) in enumerate(self.stages, 2)
             for i in range(count)
         ]
-        self.dense = keras.layers.Dense(self.num_basis, name="emor_weights")
+        self.dense = keras.layers.Dense(self.num_basis, kernel_initializer="zeros", name="emor_weights")
         self.curve = MonotonicCRF(self.num_basis, name="inverse_crf")
         self.apply_curve = ApplyCurve(name="apply_curve")
 

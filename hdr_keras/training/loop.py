@@ -71,26 +71,86 @@ def _to_display(images):
     return tf.clip_by_value(tf.math.log1p(10.0 * tf.maximum(images, 0.0)) / tf.math.log(11.0), 0.0, 1.0)
 
 
-def train(task, strategy, config, train_crops, val_crops, curves, val_curves, mixed_precision=False):
+def synthetic_batches(curves, crop, jpeg=True):
+    """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse)."""
+    camera = camera_lib.CameraModel(*curves)
+
+    def make_batch(element, seed):
+        return camera(data.augment_batch(*element, crop), seed, use_jpeg=jpeg)
+
+    return make_batch
+
+
+def pair_batches(crop):
+    """``make_batch`` for real pairs [N, S, S, 6] (LDR, HDR): augmented together, then split."""
+
+    def make_batch(element, seed):
+        del seed
+        stacked = data.augment_batch(*element, crop)
+        return {"ldr": stacked[..., :3], "hdr": stacked[..., 3:], "loss_weight": tf.ones(tf.shape(stacked)[:1])}
+
+    return make_batch
+
+
+def validation_batch(val_crops, val_curves, config):
+    """A fixed synthetic batch from validation crops, rendered with the test curves (7 exposure levels)."""
+    camera = camera_lib.CameraModel(*val_curves, exposure_levels=7)
+    hdr = tf.constant(data.validation_batch(val_crops, config.crop))
+    return camera(hdr, tf.constant([config.seed, 0]), use_jpeg=config.jpeg)
+
+
+def make_train_step(task, strategy, optimizer, make_batch, seed):
+    """A compiled step: next element of a distributed iterator -> batch on the device -> update.
+
+    Returns the replica-averaged losses. The camera seed is ``(seed * 1000 + replica, step)``.
+    """
+    variables = task.trained.trainable_variables
+    replicas = strategy.num_replicas_in_sync
+
+    @tf.function
+    def train_step(iterator):
+        def step_fn(element):
+            context = tf.distribute.get_replica_context()
+            step_seed = tf.stack([seed * 1000 + context.replica_id_in_sync_group, tf.cast(optimizer.iterations, tf.int32)])
+            batch = make_batch(element, step_seed)
+            with tf.GradientTape() as tape:
+                losses, _ = task(batch, training=True)
+                scaled = optimizer.scale_loss(losses["loss"] / replicas)
+            optimizer.apply(tape.gradient(scaled, variables), variables)
+            return losses
+
+        per_replica = strategy.run(step_fn, args=(next(iterator),))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+    return train_step
+
+
+def make_optimizer(task, strategy, lr, mixed_precision=False):
+    """Adam (wrapped for loss scaling under mixed precision), built for the task's trained variables."""
+    with strategy.scope():
+        optimizer = keras.optimizers.Adam(lr)
+        if mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(task.trained.trainable_variables)
+    return optimizer
+
+
+def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_precision=False):
     """Runs ``task`` to ``config.steps``; returns the path of the trained weights file.
 
-    ``curves`` / ``val_curves``: (forward, inverse) float32 [M, 1024] tables for the training and
-    validation cameras. The task must have been built inside ``strategy.scope()``.
+    ``train_crops`` [M, S, S, C] feed :func:`hdr_keras.data.training_dataset`; ``make_batch(element,
+    seed)`` turns a replica's share of it into the task's batch on the device (see
+    :func:`synthetic_batches`, :func:`pair_batches`); ``val_batch`` is a fixed batch dict. The
+    task must have been built inside ``strategy.scope()``.
     """
     model_dir = pathlib.Path(config.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    camera = camera_lib.CameraModel(*curves)
-    val_camera = camera_lib.CameraModel(*val_curves, exposure_levels=7)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
 
+    optimizer = make_optimizer(task, strategy, config.lr, mixed_precision)
     with strategy.scope():
-        optimizer = keras.optimizers.Adam(config.lr)
-        if mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        variables = task.trained.trainable_variables
-        optimizer.build(variables)
         checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -98,28 +158,10 @@ def train(task, strategy, config, train_crops, val_crops, curves, val_curves, mi
         logging.info("resumed from %s", manager.latest_checkpoint)
     start = int(optimizer.iterations.numpy())
 
-    dataset = data.training_dataset(train_crops, config.batch_size, config.crop, config.seed, start * config.batch_size)
+    dataset = data.training_dataset(train_crops, config.batch_size, config.seed, start * config.batch_size)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
-    @tf.function
-    def train_step(iterator):
-        def step_fn(hdr):
-            context = tf.distribute.get_replica_context()
-            seed = tf.stack([config.seed * 1000 + context.replica_id_in_sync_group, tf.cast(optimizer.iterations, tf.int32)])
-            batch = camera(hdr, seed, use_jpeg=config.jpeg)
-            with tf.GradientTape() as tape:
-                losses, _ = task(batch, training=True)
-                loss = losses["loss"] / replicas
-                scaled = optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, variables)
-            optimizer.apply(grads, variables)
-            return losses
-
-        per_replica = strategy.run(step_fn, args=(next(iterator),))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
-
-    val_hdr = data.validation_batch(val_crops, config.crop)
-    val_batch = val_camera(tf.constant(val_hdr), tf.constant([config.seed, 0]), use_jpeg=config.jpeg)
+    train_step = make_train_step(task, strategy, optimizer, make_batch, config.seed)
     val_step = tf.function(lambda batch: task(batch, training=False))
     train_writer = tf.summary.create_file_writer(str(model_dir / "train"))
     val_writer = tf.summary.create_file_writer(str(model_dir / "val"))
@@ -179,6 +221,6 @@ def train(task, strategy, config, train_crops, val_crops, curves, val_curves, mi
     return weights
 
 
-def curve_tables(crf_dir, num_emor=1000, seed=0):
+def curve_tables(crf_dir, num_emor=191, seed=0):
     """(training tables, validation tables): DoRF train + EMoR mixtures, and the 10 DoRF test curves."""
     return crf.training_curves(crf_dir, num_emor, seed), crf.test_curves(crf_dir)

@@ -24,8 +24,11 @@ def load_stage_weights(model, folder, required=()):
             raise FileNotFoundError(f"{path or '--stage_weights_dir'}: weights of stage {stage!r} are needed to start")
 
 
-def run(task_name, flags_values, loss_weights=None, refine=True):
-    """Trains ``task_name`` (a key of ``tasks.TASKS``) as configured by the absl flag values."""
+def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None):
+    """Trains ``task_name`` (a key of ``tasks.TASKS``) as configured by the absl flag values.
+
+    With ``pairs_dir`` (joint task only) it trains on real LDR/HDR pairs instead of synthetic ones.
+    """
     f = flags_values
     strategy = loop.make_strategy(f.strategy, f.tpu)
     if f.mixed_precision:
@@ -57,6 +60,11 @@ def run(task_name, flags_values, loss_weights=None, refine=True):
         jpeg=f.jpeg,
         quiet=f.quiet,
     )
-    weights = loop.train(task, strategy, config, train_crops, val_crops, curves, val_curves, f.mixed_precision)
+    if pairs_dir:
+        train_crops, make_batch = data.load_pairs(pairs_dir, log=logging.warning), loop.pair_batches(f.crop)
+    else:
+        make_batch = loop.synthetic_batches(curves, f.crop, f.jpeg)
+    val_batch = loop.validation_batch(val_crops, val_curves, config)
+    weights = loop.train(task, strategy, config, train_crops, make_batch, val_batch, f.mixed_precision)
     print(f"wrote {weights}")
     return weights

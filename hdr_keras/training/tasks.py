@@ -109,6 +109,18 @@ class RefinementTask(Task):
         return {"loss": total, **terms}, {"input": batch["ldr"], "prediction": output, "target": batch["hdr"]}
 
 
+def _scale_to_prediction(target, prediction, ldr):
+    """Rescales a real HDR [N, H, W, 3] to the prediction's relative scale, per image.
+
+    The factor is ``exp(mean(log pred - log target))`` over pixels well exposed in the LDR
+    (all channels in [0.05, 0.95]); it carries no gradient.
+    """
+    well = ops.cast(ops.logical_and(ops.min(ldr, -1, keepdims=True) > 0.05, ops.max(ldr, -1, keepdims=True) < 0.95), "float32")
+    ratio = ops.log(ops.maximum(prediction, 1e-6)) - ops.log(ops.maximum(target, 1e-6))
+    mean = ops.sum(ratio * well, axis=(1, 2, 3)) / ops.maximum(ops.sum(well, axis=(1, 2, 3)) * 3.0, 1.0)
+    return target * ops.stop_gradient(ops.exp(mean))[:, None, None, None]
+
+
 class JointTask(Task):
     """Joint fine-tune of the whole chain, paper eq. 4 (refinement included when configured)."""
 
@@ -120,6 +132,8 @@ class JointTask(Task):
 
     def __call__(self, batch, training):
         out = {k: _f32(v) for k, v in self.model(batch["ldr"], training=training).items()}
+        if "pre_quantization" not in batch:
+            return self.real_pair_losses(batch, out)
         w, weight = self.weights, batch["loss_weight"]
         terms = {
             "deq_l2": L.l2(out["dequantized"], batch["pre_quantization"], weight),
@@ -133,5 +147,12 @@ class JointTask(Task):
         outputs.update(inverse_crf=out["inverse_crf"], true_inverse_crf=batch["inverse_crf"])
         return {"loss": total, **terms}, outputs
 
+    def real_pair_losses(self, batch, out):
+        """Real pairs carry no intermediate targets: only the HDR terms, on a scale-matched target."""
+        target = _scale_to_prediction(_f32(batch["hdr"]), out["hdr"], _f32(batch["ldr"]))
+        total, terms = self.hallucination_losses(out["hdr"], target, batch["loss_weight"])
+        return {"loss": total, **terms}, {"input": batch["ldr"], "prediction": out["hdr"], "target": target}
+
 
 TASKS = {t.name: t for t in (DequantizationTask, LinearizationTask, HallucinationTask, RefinementTask, JointTask)}
+

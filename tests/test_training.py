@@ -1,0 +1,230 @@
+"""Training: data cache and pipeline, every task for a few steps, resume, SIGINT, TensorBoard, pairs."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+from hdr_keras import crf, data, io
+from hdr_keras.pretrained import build_model
+from hdr_keras.training import loop, run
+from hdr_keras.training.tasks import TASKS, LossWeights
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _scene(rng, size=80):
+    """A smooth random HDR scene with a few bright highlights, float32 [size, size + 16, 3]."""
+    y, x = np.mgrid[0:size, 0 : size + 16] / size
+    base = 0.3 + 0.25 * np.sin(6 * x + rng.uniform(0, 6))[..., None] * np.cos(4 * y)[..., None]
+    image = np.clip(base, 0.02, None) * rng.uniform(0.5, 1.5, 3)
+    image[rng.integers(0, size - 8) :][:8, :8] *= 40.0
+    return image.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def hdr_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hdr")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 3), ("val", 2)):
+        (root / split).mkdir()
+        for i in range(count):
+            io.write_exr(root / split / f"scene{i}.exr", _scene(rng))
+    return root
+
+
+def _flags(hdr_dirs, tmp_path, **overrides):
+    values = dict(
+        strategy="default",
+        tpu="",
+        mixed_precision=False,
+        data_dir=str(hdr_dirs / "train"),
+        val_dir=str(hdr_dirs / "val"),
+        cache_dir=str(tmp_path / "cache"),
+        crf_dir=str(crf.DEFAULT_CRF_DIR),
+        num_emor_curves=20,
+        seed=0,
+        vgg_weights=None,
+        preset="lite",
+        init_weights=None,
+        stage_weights_dir=None,
+        model_dir=str(tmp_path / "run"),
+        steps=2,
+        batch_size=2,
+        crop=32,
+        lr=1e-4,
+        log_every=1,
+        eval_every=2,
+        checkpoint_every=1,
+        keep_checkpoints=2,
+        jpeg=True,
+        quiet=True,
+    )
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def _event_tags(folder):
+    tags = set()
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(record.numpy())
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.fixture(scope="module")
+def stage_weights(tmp_path_factory):
+    """A folder with (random) weights of the three first stages, as stage runs leave them."""
+    folder = tmp_path_factory.mktemp("stages")
+    model = build_model("lite")
+    for name in ("dequantization", "linearization", "hallucination"):
+        getattr(model, name).save_weights(folder / f"{name}.weights.h5")
+    return folder
+
+
+@pytest.mark.parametrize("task", ["deq", "lin", "hal", "ref", "joint"])
+def test_each_task_writes_checkpoint_events_and_weights(task, hdr_dirs, stage_weights, tmp_path):
+    flags = _flags(hdr_dirs, tmp_path, stage_weights_dir=str(stage_weights) if task in ("ref", "joint") else None)
+    weights = run.run(task, flags)
+    run_dir = tmp_path / "run"
+    assert weights == run_dir / TASKS[task].weights_name and weights.is_file()
+    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("-2")
+    assert "loss/loss" in _event_tags(run_dir / "train")
+    val_tags = _event_tags(run_dir / "val")
+    assert {"loss/loss", "psnr_tonemapped", "input", "prediction", "target"} <= val_tags
+    if task in ("lin", "joint"):
+        assert {"crf_rmse", "inverse_crf"} <= val_tags
+
+
+def test_ref_needs_the_stage_weights(hdr_dirs, tmp_path):
+    with pytest.raises(FileNotFoundError, match="stage 'deq'"):
+        run.run("ref", _flags(hdr_dirs, tmp_path, stage_weights_dir=str(tmp_path)))
+
+
+def test_restart_continues_from_the_last_checkpoint(hdr_dirs, tmp_path):
+    run.run("lin", _flags(hdr_dirs, tmp_path, steps=2))
+    run.run("lin", _flags(hdr_dirs, tmp_path, steps=4))
+    checkpoint = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    iterations = [k for k in checkpoint.get_variable_to_shape_map() if "iteration" in k]
+    assert iterations and int(checkpoint.get_tensor(iterations[0])) == 4
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("-4")
+
+
+def test_sigint_saves_and_the_same_command_resumes(hdr_dirs, tmp_path):
+    model_dir = tmp_path / "cli"
+    command = [
+        sys.executable, "train_stage.py", "--stage=lin", f"--model_dir={model_dir}", "--steps=100000",
+        "--crop=32", "--batch_size=2", "--checkpoint_every=100000", "--eval_every=100000", "--quiet",
+        f"--data_dir={hdr_dirs / 'train'}", f"--val_dir={hdr_dirs / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
+        "--num_emor_curves=10",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (model_dir / "train").is_dir():
+        time.sleep(1)
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "checkpoint saved" in stderr
+    step = int(tf.train.latest_checkpoint(str(model_dir / "checkpoints")).rsplit("-", 1)[1])
+    assert step > 0
+    resumed = subprocess.run(command[:4] + [f"--steps={step + 2}"] + command[5:], cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {model_dir / 'checkpoints' / f'ckpt-{step}'}" in resumed.stderr
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith(f"-{step + 2}")
+
+
+def test_loss_falls_on_a_fixed_batch():
+    model = build_model("lite")
+    task = TASKS["deq"](model, LossWeights())
+    forward, inverse = crf.test_curves()
+    camera = loop.camera_lib.CameraModel(forward, inverse)
+    rng = np.random.default_rng(1)
+    hdr = tf.constant(np.stack([_scene(rng, 64)[:, :64] for _ in range(4)]))
+    batch = camera(hdr, tf.constant([3, 4]), use_jpeg=False)
+    optimizer = keras.optimizers.Adam(1e-3)
+    variables = task.trained.trainable_variables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = task(batch, training=True)[0]["loss"]
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    losses = [float(step()) for _ in range(30)]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_unusable_files_are_skipped_with_one_warning_each(tmp_path):
+    good = np.full((40, 56, 3), 0.5, np.float32)
+    io.write_exr(tmp_path / "good.exr", good)
+    io.write_exr(tmp_path / "nan.exr", np.where(good > 0, np.nan, good), half=False)
+    io.write_exr(tmp_path / "zero.exr", np.zeros_like(good))
+    io.write_exr(tmp_path / "negative.exr", -good)
+    (tmp_path / "empty.hdr").write_bytes(b"")
+    (tmp_path / "corrupt.exr").write_bytes(b"\x76\x2f\x31\x01garbage")
+    warnings = []
+    crops = data.load_crops(tmp_path, tmp_path / "cache", crop_size=32, log=warnings.append)
+    assert crops.shape == (2, 32, 32, 3) and np.isfinite(crops.astype(np.float32)).all()
+    assert len(warnings) == 5
+    for name in ("nan.exr", "zero.exr", "negative.exr", "empty.hdr", "corrupt.exr"):
+        assert sum(name in w for w in warnings) == 1
+
+
+def test_no_usable_file_is_a_clear_error(tmp_path):
+    (tmp_path / "empty.hdr").write_bytes(b"")
+    with pytest.raises(ValueError, match="no usable HDR"):
+        data.load_crops(tmp_path, tmp_path / "cache", crop_size=32, log=lambda message: None)
+
+
+def test_crops_are_normalised_and_panoramas_lose_their_poles():
+    rng = np.random.default_rng(0)
+    panorama = rng.uniform(0.1, 2.0, (64, 128, 3)).astype(np.float32)
+    panorama[:8] = 1000.0
+    crops = data.crops_from_image(panorama, crop_size=32)
+    assert crops.shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(crops.mean(axis=(1, 2, 3)), 0.5, rtol=1e-5)
+    assert crops.max() < 100
+
+
+def test_dataset_is_deterministic_and_resumes_mid_sequence():
+    crops = np.random.default_rng(0).uniform(0, 2, (3, 48, 48, 3)).astype(np.float16)
+
+    def views(dataset, count):
+        return [data.augment_batch(c, s, 32).numpy() for c, s in dataset.take(count)]
+
+    first = views(data.training_dataset(crops, 2, seed=5), 3)
+    again = views(data.training_dataset(crops, 2, seed=5), 3)
+    resumed = views(data.training_dataset(crops, 2, seed=5, start=4), 1)[0]
+    other = views(data.training_dataset(crops, 2, seed=6), 1)[0]
+    assert first[0].shape == (2, 32, 32, 3) and (first[0] >= 0).all()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(resumed, first[2])
+    assert not np.array_equal(other, first[0])
+
+
+def test_finetune_on_real_pairs(hdr_dirs, stage_weights, tmp_path):
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        hdr = _scene(rng)
+        io.write_exr(pairs / f"p{i}.exr", hdr)
+        io.write_png(pairs / f"p{i}.png", (np.clip(hdr, 0, 1) ** (1 / 2.2) * 255).round().astype(np.uint8))
+    (pairs / "lonely.png").write_bytes((pairs / "p0.png").read_bytes())
+    flags = _flags(hdr_dirs, tmp_path, stage_weights_dir=str(stage_weights))
+    weights = run.run("joint", flags, pairs_dir=str(pairs))
+    assert weights.is_file()
