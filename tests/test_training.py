@@ -228,3 +228,13 @@ def test_finetune_on_real_pairs(hdr_dirs, stage_weights, tmp_path):
     flags = _flags(hdr_dirs, tmp_path, stage_weights_dir=str(stage_weights))
     weights = run.run("joint", flags, pairs_dir=str(pairs))
     assert weights.is_file()
+
+
+def test_mirrored_strategy_with_mixed_precision(hdr_dirs, stage_weights, tmp_path):
+    flags = _flags(hdr_dirs, tmp_path, strategy="mirrored", mixed_precision=True, stage_weights_dir=str(stage_weights))
+    try:
+        weights = run.run("joint", flags)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert weights.is_file()
+    assert "loss/crf_l2" in _event_tags(tmp_path / "run" / "train")

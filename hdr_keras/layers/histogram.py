@@ -21,7 +21,7 @@ class SoftHistogram(keras.layers.Layer):
         channels = images.shape[-1]
         features = []
         for bins in self.bins:
-            centres = ops.arange(bins + 1, dtype=images.dtype) / bins
+            centres = ops.cast(ops.arange(bins + 1), images.dtype) / bins
             for c in range(channels):
                 distance = ops.abs(images[..., c : c + 1] - centres)
                 features.append(ops.relu(1.0 - distance * bins))
