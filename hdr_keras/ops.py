@@ -4,7 +4,6 @@ Images are NHWC float32. Every function here works with dynamic H and W and expo
 TFLite builtin ops (gathers, slices and reshapes only; no ``tf.searchsorted``, no dynamic pads).
 """
 
-import keras
 from keras import ops
 
 CURVE_SAMPLES = 1024
@@ -88,7 +87,7 @@ def monotone_curve(curves):
     """Paper eq. 3 on curves [N, 1024]: non-decreasing, exactly 0 at 0 and 1 at 1."""
     diffs = curves[:, 1:] - curves[:, :-1]
     diffs = diffs - ops.minimum(ops.min(diffs, axis=1, keepdims=True), 0.0)
-    diffs = diffs + keras.config.epsilon() * 1e-3
+    diffs = diffs + 1e-10  # a flat curve (all differences 0) becomes the identity, not 0 / 0
     diffs = diffs / ops.sum(diffs, axis=1, keepdims=True)
     inner = ops.minimum(ops.cumsum(diffs[:, :-1], axis=1), 1.0)
     zeros = ops.zeros_like(curves[:, :1])
