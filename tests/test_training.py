@@ -67,6 +67,7 @@ def _flags(hdr_dirs, tmp_path, **overrides):
         checkpoint_every=1,
         keep_checkpoints=2,
         jpeg=True,
+        sensor_noise=True,
         quiet=True,
     )
     values.update(overrides)

@@ -21,6 +21,7 @@ def define_common_flags(default_steps, default_lr):
     flags.DEFINE_integer("seed", 0, "Seed of the data sequence and the random cameras.")
     flags.DEFINE_integer("num_emor_curves", 191, "Random EMoR mixture curves added to the 191 DoRF training curves.")
     flags.DEFINE_bool("jpeg", True, "JPEG-compress the synthetic LDRs (quality 90-100).")
+    flags.DEFINE_bool("sensor_noise", True, "Add sensor noise to the synthetic exposures (DESIGN §5).")
     flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy and loss scaling.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
     flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")

@@ -71,9 +71,14 @@ def _to_display(images):
     return tf.clip_by_value(tf.math.log1p(10.0 * tf.maximum(images, 0.0)) / tf.math.log(11.0), 0.0, 1.0)
 
 
-def synthetic_batches(curves, crop, jpeg=True):
-    """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse)."""
+def synthetic_batches(curves, crop, jpeg=True, noise=True):
+    """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse).
+
+    ``noise=False`` renders without sensor noise.
+    """
     camera = camera_lib.CameraModel(*curves)
+    if not noise:
+        camera.max_shot_std = camera.max_read_std = 0.0
 
     def make_batch(element, seed):
         return camera(data.augment_batch(*element, crop), seed, use_jpeg=jpeg)

@@ -63,7 +63,7 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
     if pairs_dir:
         train_crops, make_batch = data.load_pairs(pairs_dir, log=logging.warning), loop.pair_batches(f.crop)
     else:
-        make_batch = loop.synthetic_batches(curves, f.crop, f.jpeg)
+        make_batch = loop.synthetic_batches(curves, f.crop, f.jpeg, f.sensor_noise)
     val_batch = loop.validation_batch(val_crops, val_curves, config)
     weights = loop.train(task, strategy, config, train_crops, make_batch, val_batch, f.mixed_precision)
     print(f"wrote {weights}")
