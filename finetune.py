@@ -18,6 +18,7 @@ from hdr_keras.training import run
 from hdr_keras.training.tasks import LossWeights
 
 training_flags.define_common_flags(default_steps=5000, default_lr=1e-5)
+flags.adopt_module_key_flags(training_flags)
 flags.DEFINE_float("w_deq", 1.0, "Weight of the dequantization L2.")
 flags.DEFINE_float("w_lin", 10.0, "Weight of the linear-image L2.")
 flags.DEFINE_float("w_crf", 1.0, "Weight of the inverse-curve L2.")

@@ -6,8 +6,9 @@
     python train_stage.py --stage=ref --model_dir=runs/lite/ref --stage_weights_dir=runs/lite/weights
 
 Each stage trains on its ground-truth input (deq: the LDR; lin: the pre-quantisation image;
-hal: the clipped linear image; ref: the frozen chain's outputs). The trained stage's weights go
-to ``model_dir/<stage>.weights.h5``. Run again with the same ``--model_dir`` to resume.
+hal: the clipped linear image; ref: the frozen chain's outputs). The trained network's weights go
+to ``model_dir/{dequantization,linearization,hallucination,refinement}.weights.h5``. Run again with
+the same ``--model_dir`` to resume. Every flag: ``--helpshort``; with absl's own: ``--helpfull``.
 """
 
 from absl import app, flags, logging
@@ -18,6 +19,7 @@ from hdr_keras.training import run
 flags.DEFINE_enum("stage", None, ["deq", "lin", "hal", "ref"], "Which stage to train.")
 flags.mark_flag_as_required("stage")
 training_flags.define_common_flags(default_steps=20000, default_lr=1e-4)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 

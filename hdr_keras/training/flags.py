@@ -15,7 +15,7 @@ def define_common_flags(default_steps, default_lr):
     flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder with invemor.txt, emor.txt, dorf_curves.npz.")
     flags.DEFINE_string("cache_dir", str(data.DEFAULT_CACHE_DIR), "Where the crop caches are kept.")
     flags.DEFINE_integer("batch_size", 8, "Global batch size (split over replicas).")
-    flags.DEFINE_integer("crop", 256, "Training crop side in pixels (a multiple of 32).")
+    flags.DEFINE_integer("crop", 256, "Training crop side in pixels (each net pads to its multiple internally).")
     flags.DEFINE_integer("steps", default_steps, "Total optimisation steps (a resumed run continues up to it).")
     flags.DEFINE_float("lr", default_lr, "Adam learning rate.")
     flags.DEFINE_integer("seed", 0, "Seed of the data sequence and the random cameras.")
