@@ -12,7 +12,6 @@ from keras import ops
 
 from hdr_keras.training import losses as L
 
-STAGES = ("deq", "lin", "hal", "ref")
 STAGE_MODELS = {"deq": "dequantization", "lin": "linearization", "hal": "hallucination", "ref": "refinement"}
 
 
