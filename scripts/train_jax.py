@@ -122,6 +122,7 @@ def main():
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--joint_lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init_weights", help="whole-SingleHDR .weights.h5 to start from (e.g. the shipped weights)")
     parser.add_argument("--init_dir", help="folder of <stage>.weights.h5 files to start from (those present)")
     args = parser.parse_args()
 
@@ -140,6 +141,8 @@ def main():
     camera = camera_lib.CameraModel(curves["forward"], curves["inverse"])
     model = SingleHDR.from_preset(args.preset)
     model(np.zeros((1, 64, 64, 3), np.float32))
+    if args.init_weights:
+        model.load_weights(args.init_weights)
     for name in ("dequantization", "linearization", "hallucination", "refinement"):
         path = pathlib.Path(args.init_dir or "") / f"{name}.weights.h5"
         if args.init_dir and path.is_file():
