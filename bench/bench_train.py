@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from hdr_keras import crf, data  # noqa: E402
+from hdr_keras import crf, data, paths  # noqa: E402
 from hdr_keras.pretrained import build_model  # noqa: E402
 from hdr_keras.training import loop  # noqa: E402
 from hdr_keras.training.tasks import TASKS  # noqa: E402
@@ -44,7 +44,7 @@ def main():
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
-    parser.add_argument("--data_dir", default=str(data.DEFAULT_TRAIN_DIR))
+    parser.add_argument("--data_dir", default=str(paths.DEFAULT_TRAIN_DIR))
     parser.add_argument("--crf_dir", default=str(crf.DEFAULT_CRF_DIR))
     args = parser.parse_args()
 

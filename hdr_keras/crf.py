@@ -13,7 +13,8 @@ import re
 
 import numpy as np
 
-DEFAULT_CRF_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "crf"
+from hdr_keras.paths import DEFAULT_CRF_DIR
+
 NUM_SAMPLES = 1024
 NUM_BASIS = 11
 GRID = np.linspace(0.0, 1.0, NUM_SAMPLES)

@@ -20,9 +20,6 @@ import tensorflow as tf
 
 from hdr_keras import io
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_TRAIN_DIR = REPO_ROOT.parent / "shared" / "data" / "hdr" / "train"
-DEFAULT_VAL_DIR = REPO_ROOT.parent / "shared" / "data" / "hdr" / "val"
 DEFAULT_CACHE_DIR = pathlib.Path.home() / ".cache" / "hdr_keras"
 PANORAMA_ASPECT = 1.8
 CACHE_VERSION = 1

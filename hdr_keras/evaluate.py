@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 
 from hdr_keras import crf, io, metrics
+from hdr_keras.paths import DEFAULT_VAL_DIR
 
-DEFAULT_HDR_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "hdr" / "val"
 DEFAULT_EXPOSURES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 DEFAULT_SIZE = 512
 SCENE_MEAN = 0.5
@@ -564,7 +564,7 @@ def _number_list(values, kind):
 
 def add_arguments(parser):
     """Adds the ``evaluate`` flags to an argparse parser."""
-    parser.add_argument("--hdr_dir", default=str(DEFAULT_HDR_DIR),
+    parser.add_argument("--hdr_dir", default=str(DEFAULT_VAL_DIR),
                         help="folder of test HDR files (.exr/.hdr/.pic), or one file (default: %(default)s)")
     parser.add_argument("--preset", default="lite", help="model preset (default: %(default)s)")
     weights = parser.add_mutually_exclusive_group()

@@ -16,11 +16,11 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from hdr_keras import crf, data, io
+from hdr_keras import crf, io, paths
 from hdr_keras.pretrained import build_model
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-flags.DEFINE_string("hdr", str(data.DEFAULT_VAL_DIR / "st_fagans_interior_1k.hdr"), "Source HDR (CC0).")
+flags.DEFINE_string("hdr", str(paths.DEFAULT_VAL_DIR / "st_fagans_interior_1k.hdr"), "Source HDR (CC0).")
 flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder of the DoRF curves.")
 flags.DEFINE_float("stops", 1.0, "Exposure of the rendering, in stops.")
 flags.DEFINE_string("out_dir", str(REPO / "examples"), "Output folder.")

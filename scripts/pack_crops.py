@@ -11,9 +11,9 @@ import pathlib
 import numpy as np
 from absl import app, flags
 
-from hdr_keras import crf, data
+from hdr_keras import crf, data, paths
 
-flags.DEFINE_string("data_dir", str(data.DEFAULT_TRAIN_DIR), "Folder of training HDRs.")
+flags.DEFINE_string("data_dir", str(paths.DEFAULT_TRAIN_DIR), "Folder of training HDRs.")
 flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder of the curve tables.")
 flags.DEFINE_integer("crop_size", 288, "Side of the cached crops.")
 flags.DEFINE_integer("crops_per_image", 2, "Crops per image.")

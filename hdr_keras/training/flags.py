@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from hdr_keras import crf, data
+from hdr_keras import crf, data, paths
 
 
 def define_common_flags(default_steps, default_lr):
@@ -10,8 +10,8 @@ def define_common_flags(default_steps, default_lr):
     flags.DEFINE_string("preset", "lite", "Model preset: lite or paper.")
     flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, TensorBoard logs, weights. Reused to resume.")
     flags.mark_flag_as_required("model_dir")
-    flags.DEFINE_string("data_dir", str(data.DEFAULT_TRAIN_DIR), "Folder of training HDRs (.exr, .hdr).")
-    flags.DEFINE_string("val_dir", str(data.DEFAULT_VAL_DIR), "Folder of validation HDRs (.exr, .hdr).")
+    flags.DEFINE_string("data_dir", str(paths.DEFAULT_TRAIN_DIR), "Folder of training HDRs (.exr, .hdr).")
+    flags.DEFINE_string("val_dir", str(paths.DEFAULT_VAL_DIR), "Folder of validation HDRs (.exr, .hdr).")
     flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder with invemor.txt, emor.txt, dorf_curves.npz.")
     flags.DEFINE_string("cache_dir", str(data.DEFAULT_CACHE_DIR), "Where the crop caches are kept.")
     flags.DEFINE_integer("batch_size", 8, "Global batch size (split over replicas).")
