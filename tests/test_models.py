@@ -274,6 +274,18 @@ def test_dequantization_range_and_refinement_relu():
     assert y.shape == x.shape and y.min() >= 0
 
 
+def test_dequantization_correction_is_bounded_and_sees_detail():
+    config = get_preset("lite")["dequantization"]
+    assert config["detail_input"] and config["residual_scale"] == 4 / 255
+    deq = DequantizationNet(**config)
+    x = _ldr(1, 20, 24)
+    np.testing.assert_array_equal(np.asarray(deq(x)), x)  # zero head: starts as the identity
+    _perturb(deq)
+    assert deq.unet.stem[0].kernel.shape[2] == 6  # LDR and 255 (L - mean3x3(L))
+    d = np.asarray(deq(x))
+    assert np.abs(d - x).max() <= 4 / 255 + 1e-6 and np.abs(d - x).max() > 0
+
+
 def test_given_inverse_crf_is_used(lite):
     x = _ldr(2, 24, 40, seed=3)
     given = np.stack([crf.GRID**2.2, crf.GRID**1.5]).astype(np.float32)

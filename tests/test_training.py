@@ -121,6 +121,17 @@ def test_restart_continues_from_the_last_checkpoint(hdr_dirs, tmp_path):
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("-4")
 
 
+def test_checkpoint_holds_every_model_weight(hdr_dirs, tmp_path):
+    """A checkpoint restores the trained stage into a fresh model without the optimizer."""
+    weights = run.run("deq", _flags(hdr_dirs, tmp_path, steps=1))
+    restored, saved = build_model("lite"), build_model("lite")
+    checkpoint = tf.train.Checkpoint(model=restored, weights=list(restored.weights))
+    checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))).expect_partial()
+    saved.dequantization.load_weights(weights)
+    for a, b in zip(restored.dequantization.weights, saved.dequantization.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_sigint_saves_and_the_same_command_resumes(hdr_dirs, tmp_path):
     model_dir = tmp_path / "cli"
     command = [
@@ -148,7 +159,7 @@ def test_sigint_saves_and_the_same_command_resumes(hdr_dirs, tmp_path):
 
 def test_loss_falls_on_a_fixed_batch():
     model = build_model("lite")
-    task = TASKS["deq"](model, LossWeights())
+    task = TASKS["lin"](model, LossWeights())
     forward, inverse = crf.test_curves()
     camera = loop.camera_lib.CameraModel(forward, inverse)
     rng = np.random.default_rng(1)
@@ -166,6 +177,32 @@ def test_loss_falls_on_a_fixed_batch():
 
     losses = [float(step()) for _ in range(30)]
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_dequantization_gradients_clear_adams_epsilon():
+    """Near the identity the deq L2 is ~1e-6 in [0, 1] units, and Adam's epsilon would swamp its gradients."""
+    model = build_model("lite")  # the lite head starts at zero: the net starts as the identity
+    head = model.dequantization.unet.head
+    task = TASKS["deq"](model, LossWeights())
+    camera = loop.camera_lib.CameraModel(*crf.test_curves(), max_shot_std=0.0, max_read_std=0.0)
+    hdr = tf.constant(np.stack([_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]))
+    batch = camera(hdr, tf.constant([5, 6]), use_jpeg=False)
+    with tf.GradientTape() as tape:
+        losses = task(batch, training=True)[0]
+    np.testing.assert_allclose(float(losses["loss"]), 255.0**2 * float(losses["deq_l2"]), rtol=1e-5)
+    assert float(losses["deq_l2"]) < 1e-5
+    gradient = tape.gradient(losses["loss"], head.kernel)
+    assert float(tf.sqrt(tf.reduce_mean(tf.square(gradient)))) > 10 * keras.optimizers.Adam().epsilon
+
+
+def test_validation_batch_follows_the_noise_flag():
+    crops = np.stack([_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]).astype(np.float16)
+    curves = crf.test_curves()
+    for noise in (True, False):
+        config = loop.LoopConfig(model_dir="unused", crop=32, jpeg=False, sensor_noise=noise)
+        batch = loop.validation_batch(crops, curves, config)
+        noiseless = np.minimum(batch["hdr"].numpy(), 1.0)
+        assert np.array_equal(batch["clipped"].numpy(), noiseless) != noise
 
 
 def test_unusable_files_are_skipped_with_one_warning_each(tmp_path):

@@ -41,7 +41,15 @@ PRESETS = {
     },
     "lite": {
         "dequantization": {
-            "unet": {"stem_filters": 8, "stem_kernel": 3, "stage_filters": [16, 32, 64, 64], "stage_kernels": [3, 3, 3, 3]}
+            "unet": {
+                "stem_filters": 8,
+                "stem_kernel": 3,
+                "stage_filters": [16, 32, 64, 64],
+                "stage_kernels": [3, 3, 3, 3],
+                "head_initializer": "zeros",
+            },
+            "residual_scale": 4 / 255,
+            "detail_input": True,
         },
         "linearization": {
             "histogram_bins": [4, 8, 16],

@@ -110,10 +110,27 @@ class _PaddedUNetModel(keras.Model):
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
 class DequantizationNet(_PaddedUNetModel):
-    """``D = clip(L + tanh(UNet(L)), 0, 1)``: LDR [N, H, W, 3] in [0, 1] -> same shape and range."""
+    """``D = clip(L + s tanh(UNet(x)), 0, 1)``: LDR [N, H, W, 3] in [0, 1] -> same shape and range.
+
+    ``x`` is ``L`` (the authors' net) or, with ``detail_input``, ``L`` beside its local detail in
+    8-bit code values, ``255 (L - mean3x3(L))``: quantisation steps are 1/255 apart, and without
+    this the first convolutions must learn to cancel the image's level before they can see them.
+    ``residual_scale`` ``s`` bounds the correction (1 in the authors' net).
+    """
+
+    def __init__(self, unet, residual_scale=1.0, detail_input=False, **kwargs):
+        super().__init__(unet, **kwargs)
+        self.residual_scale = float(residual_scale)
+        self.detail_input = bool(detail_input)
 
     def call(self, ldr):
-        return ops.clip(ldr + ops.tanh(self.residual(ldr)), 0.0, 1.0)
+        x = ldr
+        if self.detail_input:
+            x = ops.concatenate([ldr, 255.0 * (ldr - ops.average_pool(ldr, 3, 1, padding="same"))], axis=-1)
+        return ops.clip(ldr + self.residual_scale * ops.tanh(self.residual(x)), 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "residual_scale": self.residual_scale, "detail_input": self.detail_input}
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")

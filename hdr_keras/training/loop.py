@@ -38,6 +38,7 @@ class LoopConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     jpeg: bool = True
+    sensor_noise: bool = True
     quiet: bool = False
 
 
@@ -71,14 +72,19 @@ def _to_display(images):
     return tf.clip_by_value(tf.math.log1p(10.0 * tf.maximum(images, 0.0)) / tf.math.log(11.0), 0.0, 1.0)
 
 
+def _camera(curves, noise, **kwargs):
+    """A :class:`CameraModel` over ``curves`` (forward, inverse); ``noise=False``: no sensor noise."""
+    if not noise:
+        kwargs.update(max_shot_std=0.0, max_read_std=0.0)
+    return camera_lib.CameraModel(*curves, **kwargs)
+
+
 def synthetic_batches(curves, crop, jpeg=True, noise=True):
     """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse).
 
     ``noise=False`` renders without sensor noise.
     """
-    camera = camera_lib.CameraModel(*curves)
-    if not noise:
-        camera.max_shot_std = camera.max_read_std = 0.0
+    camera = _camera(curves, noise)
 
     def make_batch(element, seed):
         return camera(data.augment_batch(*element, crop), seed, use_jpeg=jpeg)
@@ -98,8 +104,11 @@ def pair_batches(crop):
 
 
 def validation_batch(val_crops, val_curves, config):
-    """A fixed synthetic batch from validation crops, rendered with the test curves (7 exposure levels)."""
-    camera = camera_lib.CameraModel(*val_curves, exposure_levels=7)
+    """A fixed synthetic batch from validation crops, rendered with the test curves (7 exposure levels).
+
+    JPEG and sensor noise follow ``config``, as in training.
+    """
+    camera = _camera(val_curves, config.sensor_noise, exposure_levels=7)
     hdr = tf.constant(data.validation_batch(val_crops, config.crop))
     return camera(hdr, tf.constant([config.seed, 0]), use_jpeg=config.jpeg)
 
@@ -156,7 +165,9 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_prec
 
     optimizer = make_optimizer(task, strategy, config.lr, mixed_precision)
     with strategy.scope():
-        checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer)
+        # Keras 3 layers kept in Python lists are not tracked by tf.train.Checkpoint under ``model``:
+        # the explicit list of weights puts every variable in the checkpoint.
+        checkpoint = tf.train.Checkpoint(model=task.model, weights=list(task.model.weights), optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()

@@ -58,6 +58,7 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
         checkpoint_every=f.checkpoint_every,
         keep_checkpoints=f.keep_checkpoints,
         jpeg=f.jpeg,
+        sensor_noise=f.sensor_noise,
         quiet=f.quiet,
     )
     if pairs_dir:

@@ -59,14 +59,22 @@ class Task:
 
 
 class DequantizationTask(Task):
-    """``L2(D(L), F(C(H)))``."""
+    """``L2(D(L), F(C(H)))``, optimised in 8-bit code values: ``loss = 255^2 deq_l2``.
+
+    In [0, 1] units the L2 is ~1e-6 and its gradients ~1e-11, far under Adam's epsilon (1e-7),
+    which then freezes the net; the 255^2 factor restores Adam's scale invariance. ``deq_l2`` is
+    reported in [0, 1] units, as in the joint loss (paper eq. 4). Every sample counts: the
+    pre-quantisation target is defined for mostly dark or clipped images too, and a net never
+    shown them alters their near-white pixels.
+    """
 
     name, weights_name = "deq", "dequantization.weights.h5"
+    CODE_VALUE_SCALE = 255.0**2
 
     def __call__(self, batch, training):
         output = _f32(self.model.dequantization(batch["ldr"], training=training))
-        loss = L.l2(output, batch["pre_quantization"], batch["loss_weight"])
-        return {"loss": loss, "deq_l2": loss}, {"input": batch["ldr"], "prediction": output, "target": batch["pre_quantization"]}
+        l2 = L.l2(output, batch["pre_quantization"], ops.ones_like(batch["loss_weight"]))
+        return {"loss": self.CODE_VALUE_SCALE * l2, "deq_l2": l2}, {"input": batch["ldr"], "prediction": output, "target": batch["pre_quantization"]}
 
 
 class LinearizationTask(Task):
