@@ -125,7 +125,7 @@ def test_checkpoint_holds_every_model_weight(hdr_dirs, tmp_path):
     """A checkpoint restores the trained stage into a fresh model without the optimizer."""
     weights = run.run("deq", _flags(hdr_dirs, tmp_path, steps=1))
     restored, saved = build_model("lite"), build_model("lite")
-    checkpoint = tf.train.Checkpoint(model=restored, weights=list(restored.weights))
+    checkpoint = loop.model_checkpoint(restored)
     checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))).expect_partial()
     saved.dequantization.load_weights(weights)
     for a, b in zip(restored.dequantization.weights, saved.dequantization.weights):

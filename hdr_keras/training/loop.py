@@ -139,6 +139,16 @@ def make_train_step(task, strategy, optimizer, make_batch, seed):
     return train_step
 
 
+def model_checkpoint(model, **extra):
+    """A ``tf.train.Checkpoint`` of every weight of ``model`` (plus ``extra`` trackables, e.g. the optimizer).
+
+    Keras 3 layers kept in Python lists are not tracked under ``model``; the explicit list of
+    weights puts every variable in the checkpoint. Restore a training checkpoint into a fresh
+    model with ``model_checkpoint(model).restore(path).expect_partial()``.
+    """
+    return tf.train.Checkpoint(model=model, weights=list(model.weights), **extra)
+
+
 def make_optimizer(task, strategy, lr, mixed_precision=False):
     """Adam (wrapped for loss scaling under mixed precision), built for the task's trained variables."""
     with strategy.scope():
@@ -165,9 +175,7 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_prec
 
     optimizer = make_optimizer(task, strategy, config.lr, mixed_precision)
     with strategy.scope():
-        # Keras 3 layers kept in Python lists are not tracked by tf.train.Checkpoint under ``model``:
-        # the explicit list of weights puts every variable in the checkpoint.
-        checkpoint = tf.train.Checkpoint(model=task.model, weights=list(task.model.weights), optimizer=optimizer)
+        checkpoint = model_checkpoint(task.model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()

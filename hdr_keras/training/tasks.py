@@ -73,7 +73,7 @@ class DequantizationTask(Task):
 
     def __call__(self, batch, training):
         output = _f32(self.model.dequantization(batch["ldr"], training=training))
-        l2 = L.l2(output, batch["pre_quantization"], ops.ones_like(batch["loss_weight"]))
+        l2 = L.mean_l2(output, batch["pre_quantization"])
         return {"loss": self.CODE_VALUE_SCALE * l2, "deq_l2": l2}, {"input": batch["ldr"], "prediction": output, "target": batch["pre_quantization"]}
 
 
@@ -86,7 +86,7 @@ class LinearizationTask(Task):
         out = self.model.linearization(batch["pre_quantization"], training=training)
         linear, curve = _f32(out["linear"]), _f32(out["inverse_crf"])
         image = L.l2(linear, batch["clipped"], batch["loss_weight"])
-        crf = L.curve_l2(curve, batch["inverse_crf"])
+        crf = L.mean_l2(curve, batch["inverse_crf"])
         outputs = {"input": batch["pre_quantization"], "prediction": linear, "target": batch["clipped"]}
         outputs.update(inverse_crf=curve, true_inverse_crf=batch["inverse_crf"])
         return {"loss": image + 0.1 * crf, "lin_l2": image, "crf_l2": crf}, outputs
@@ -145,7 +145,7 @@ class JointTask(Task):
         terms = {
             "deq_l2": L.l2(out["dequantized"], batch["pre_quantization"], weight),
             "lin_l2": L.l2(out["linear"], batch["clipped"], weight),
-            "crf_l2": L.curve_l2(out["inverse_crf"], batch["inverse_crf"]),
+            "crf_l2": L.mean_l2(out["inverse_crf"], batch["inverse_crf"]),
         }
         hal_total, hal_terms = self.hallucination_losses(out["hdr"], batch["hdr"], weight)
         terms.update(hal_terms)
