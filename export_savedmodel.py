@@ -23,8 +23,10 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from hdr_keras.presets import PRESETS
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "lite", ["lite", "paper"], "Model preset (hdr_keras/models/presets.py).")
+flags.DEFINE_enum("preset", "lite", sorted(PRESETS), "Model preset (hdr_keras/presets.py).")
 flags.DEFINE_string(
     "weights", None, "Keras .weights.h5 of the whole SingleHDR. Default: the weights shipped for --preset."
 )

@@ -26,8 +26,10 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from hdr_keras.presets import PRESETS  # noqa: E402
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "lite", ["lite", "paper"], "Model preset.")
+flags.DEFINE_enum("preset", "lite", sorted(PRESETS), "Model preset.")
 flags.DEFINE_string("weights", None, "Weights file; default: shipped weights, else random initial weights.")
 flags.DEFINE_list("sizes", ["512x512", "1024x1024"], "Image sizes HxW to time.")
 flags.DEFINE_integer("runs", 3, "Timed runs per case (after one warm-up).")

@@ -21,10 +21,7 @@ import uuid
 import numpy as np
 
 from hdr_keras import tiling
-
-PRESET_NAMES = ("lite", "paper")
-"""Preset names offered by the CLI (the keys of ``hdr_keras.models.presets.PRESETS``; kept here so
-that ``--help`` does not import TensorFlow; a test checks that they agree)."""
+from hdr_keras.presets import PRESETS
 
 DEFAULT_PRESET = "lite"
 DEFAULT_TILE = 1024
@@ -62,7 +59,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
-        choices=PRESET_NAMES,
+        choices=sorted(PRESETS),
         help="model preset (default: %(default)s)",
     )
     parser.add_argument(

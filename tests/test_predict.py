@@ -19,7 +19,6 @@ from PIL import Image
 
 from hdr_keras import io as hio
 from hdr_keras import predict, pretrained, tiling
-from hdr_keras.models.presets import PRESETS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SIDECAR_KEYS = {
@@ -98,10 +97,6 @@ def test_help_lists_every_option_with_default_and_stays_light():
     # --help must not import TensorFlow (subcommand modules import it inside run()).
     light = python("-c", "import sys, hdr_keras.__main__ as m; m.build_parser(); print('tensorflow' in sys.modules)")
     assert light.stdout.strip() == "False", light.stderr
-
-
-def test_preset_names_match_the_presets():
-    assert set(predict.PRESET_NAMES) == set(PRESETS)
 
 
 def test_main_module_registers_predict():

@@ -4,7 +4,7 @@ import keras
 
 from hdr_keras.models.hallucination import HallucinationNet
 from hdr_keras.models.linearization import LinearizationNet
-from hdr_keras.models.presets import get_preset
+from hdr_keras.presets import get_preset
 from hdr_keras.models.unet import DequantizationNet, RefinementNet
 
 
@@ -34,7 +34,7 @@ class SingleHDR(keras.Model):
 
     @classmethod
     def from_preset(cls, name, refine=True, **kwargs):
-        """Builds preset ``name`` (see :mod:`hdr_keras.models.presets`) with fresh weights."""
+        """Builds preset ``name`` (see :mod:`hdr_keras.presets`) with fresh weights."""
         return cls(**get_preset(name), refine=refine, **kwargs)
 
     def call(self, ldr, training=None, inverse_crf=None):

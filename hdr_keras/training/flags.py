@@ -3,11 +3,12 @@
 from absl import flags
 
 from hdr_keras import crf, data, paths
+from hdr_keras.presets import PRESETS
 
 
 def define_common_flags(default_steps, default_lr):
     """Defines the data, model, optimisation, distribution and logging flags."""
-    flags.DEFINE_string("preset", "lite", "Model preset: lite or paper.")
+    flags.DEFINE_enum("preset", "lite", sorted(PRESETS), "Model preset (hdr_keras/presets.py).")
     flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, TensorBoard logs, weights. Reused to resume.")
     flags.mark_flag_as_required("model_dir")
     flags.DEFINE_string("data_dir", str(paths.DEFAULT_TRAIN_DIR), "Folder of training HDRs (.exr, .hdr).")
