@@ -2,9 +2,9 @@
 
 from hdr_keras.models.hallucination import HallucinationNet
 from hdr_keras.models.linearization import Bottleneck, LinearizationNet
-from hdr_keras.presets import PRESETS, get_preset
 from hdr_keras.models.single_hdr import SingleHDR
 from hdr_keras.models.unet import DequantizationNet, RefinementNet, UNet
+from hdr_keras.presets import PRESETS, get_preset
 
 __all__ = [
     "PRESETS",

@@ -4,8 +4,8 @@ import keras
 
 from hdr_keras.models.hallucination import HallucinationNet
 from hdr_keras.models.linearization import LinearizationNet
-from hdr_keras.presets import get_preset
 from hdr_keras.models.unet import DequantizationNet, RefinementNet
+from hdr_keras.presets import get_preset
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
