@@ -34,6 +34,7 @@ import numpy as np
 
 from hdr_keras import crf, io, metrics
 from hdr_keras.paths import DEFAULT_VAL_DIR
+from hdr_keras.presets import PRESETS
 
 DEFAULT_EXPOSURES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 DEFAULT_SIZE = 512
@@ -566,7 +567,7 @@ def add_arguments(parser):
     """Adds the ``evaluate`` flags to an argparse parser."""
     parser.add_argument("--hdr_dir", default=str(DEFAULT_VAL_DIR),
                         help="folder of test HDR files (.exr/.hdr/.pic), or one file (default: %(default)s)")
-    parser.add_argument("--preset", default="lite", help="model preset (default: %(default)s)")
+    parser.add_argument("--preset", default="lite", choices=sorted(PRESETS), help="model preset (default: %(default)s)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--weights", default=None,
                          help="SingleHDR .weights.h5 file (default: the weights shipped for --preset)")
@@ -616,13 +617,6 @@ def run(args):
     if not args.random_weights:
         weights = args.weights
         if weights is None:
-            try:
-                from hdr_keras.models import get_preset
-
-                get_preset(args.preset)
-            except ValueError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 2
             weights = pretrained.shipped_weights(args.preset)
         if weights is None:
             print(
