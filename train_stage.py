@@ -7,8 +7,9 @@
 
 Each stage trains on its ground-truth input (deq: the LDR; lin: the pre-quantisation image;
 hal: the clipped linear image; ref: the frozen chain's outputs). The trained network's weights go
-to ``model_dir/{dequantization,linearization,hallucination,refinement}.weights.h5``. Run again with
-the same ``--model_dir`` to resume. Every flag: ``--helpshort``; with absl's own: ``--helpfull``.
+to ``model_dir/{dequantization,linearization,hallucination,refinement}.weights.h5``, the whole chain
+(other stages as loaded) to ``model_dir/single_hdr.weights.h5`` for ``predict``/``evaluate --weights``.
+Run again with the same ``--model_dir`` to resume. Every flag: ``--helpshort``; with absl's own: ``--helpfull``.
 """
 
 from absl import app, flags, logging

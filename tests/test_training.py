@@ -17,7 +17,7 @@ from tensorflow.core.util import event_pb2
 from hdr_keras import crf, data, io
 from hdr_keras.pretrained import build_model
 from hdr_keras.training import loop, run
-from hdr_keras.training.tasks import TASKS, LossWeights
+from hdr_keras.training.tasks import STAGE_MODELS, TASKS, WHOLE_WEIGHTS, LossWeights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,6 +99,12 @@ def test_each_task_writes_checkpoint_events_and_weights(task, hdr_dirs, stage_we
     weights = run.run(task, flags)
     run_dir = tmp_path / "run"
     assert weights == run_dir / TASKS[task].weights_name and weights.is_file()
+    whole = build_model("lite", run_dir / WHOLE_WEIGHTS)  # what predict/evaluate --weights load
+    if task != "joint":
+        stage = getattr(build_model("lite"), STAGE_MODELS[task])
+        stage.load_weights(weights)
+        for a, b in zip(getattr(whole, STAGE_MODELS[task]).get_weights(), stage.get_weights()):
+            np.testing.assert_array_equal(a, b)
     assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("-2")
     assert "loss/loss" in _event_tags(run_dir / "train")
     val_tags = _event_tags(run_dir / "val")

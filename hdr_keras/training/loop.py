@@ -21,6 +21,7 @@ from tqdm import tqdm
 from hdr_keras import camera as camera_lib
 from hdr_keras import crf, data
 from hdr_keras.training import curve_plot
+from hdr_keras.training.tasks import WHOLE_WEIGHTS
 
 
 @dataclasses.dataclass
@@ -162,6 +163,9 @@ def make_optimizer(task, strategy, lr, mixed_precision=False):
 def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_precision=False):
     """Runs ``task`` to ``config.steps``; returns the path of the trained weights file.
 
+    A stage run also writes the whole chain (its other stages as loaded) to
+    ``model_dir/single_hdr.weights.h5``, ready for ``predict``/``evaluate --weights``.
+
     ``train_crops`` [M, S, S, C] feed :func:`hdr_keras.data.training_dataset`; ``make_batch(element,
     seed)`` turns a replica's share of it into the task's batch on the device (see
     :func:`synthetic_batches`, :func:`pair_batches`); ``val_batch`` is a fixed batch dict. The
@@ -242,6 +246,8 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_prec
             signal.signal(s, handler)
     weights = model_dir / task.weights_name
     task.trained.save_weights(weights)
+    if task.trained is not task.model:
+        task.model.save_weights(model_dir / WHOLE_WEIGHTS)
     return weights
 
 

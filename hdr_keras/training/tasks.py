@@ -3,7 +3,8 @@
 A task takes a synthetic batch from :class:`hdr_keras.camera.CameraModel` (``ldr``,
 ``pre_quantization``, ``clipped``, ``hdr``, ``inverse_crf``, ``loss_weight``) and returns
 ``(losses, outputs)``: a dict of scalar losses whose ``"loss"`` entry is the weighted total, and
-the images and curves worth logging. ``Task.weights_name`` is the file the trained part goes to.
+the images and curves worth logging. ``Task.weights_name`` is the file the trained part goes to;
+:data:`WHOLE_WEIGHTS` is the file of the whole chain (what ``predict``/``evaluate --weights`` load).
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ from keras import ops
 from hdr_keras.training import losses as L
 
 STAGE_MODELS = {"deq": "dequantization", "lin": "linearization", "hal": "hallucination", "ref": "refinement"}
+WHOLE_WEIGHTS = "single_hdr.weights.h5"
 
 
 def _f32(x):
@@ -131,7 +133,7 @@ def _scale_to_prediction(target, prediction, ldr):
 class JointTask(Task):
     """Joint fine-tune of the whole chain, paper eq. 4 (refinement included when configured)."""
 
-    name, weights_name = "joint", "single_hdr.weights.h5"
+    name, weights_name = "joint", WHOLE_WEIGHTS
 
     @property
     def trained(self):
