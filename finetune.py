@@ -11,11 +11,12 @@ with a same-stem ``.exr|.hdr``), where only the HDR terms apply, against the rea
 the prediction over well-exposed pixels. Writes ``model_dir/single_hdr.weights.h5``.
 """
 
+import sys
+
 from absl import app, flags
 
+from hdr_keras.quiet import import_tensorflow
 from hdr_keras.training import flags as training_flags
-from hdr_keras.training import run
-from hdr_keras.training.tasks import LossWeights
 
 training_flags.define_common_flags(default_steps=5000, default_lr=1e-5)
 flags.adopt_module_key_flags(training_flags)
@@ -32,10 +33,20 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    import_tensorflow(min_log_level=3)  # before the training modules import it: no C++ log noise
+    from hdr_keras import pretrained
+    from hdr_keras.training import checkpoints, run
+    from hdr_keras.training.tasks import LossWeights
+
     weights = LossWeights(
         deq=FLAGS.w_deq, lin=FLAGS.w_lin, crf=FLAGS.w_crf, hal=FLAGS.w_hal, perceptual=FLAGS.w_perceptual, tv=FLAGS.w_tv
     )
-    run.run("joint", FLAGS, loss_weights=weights, refine=FLAGS.refine, pairs_dir=FLAGS.pairs_dir)
+    try:
+        run.run("joint", FLAGS, loss_weights=weights, refine=FLAGS.refine, pairs_dir=FLAGS.pairs_dir)
+    except (checkpoints.CheckpointError, pretrained.WeightsError, FileNotFoundError) as e:
+        sys.exit(f"finetune.py: error: {e}")
+    except KeyboardInterrupt:  # SIGINT/SIGTERM: the loop saved and logged a checkpoint
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -1,50 +1,185 @@
-"""Forward-pass speed and weight size of each preset. Prints a table.
+"""Inference speed of each preset in float32 and bfloat16, side by side in one run. Prints tables.
 
-    python bench/bench_model.py                    # lite and paper at 1024x768
-    python bench/bench_model.py --presets lite --size 1024x768 --runs 5
+    python bench/bench_model.py                             # lite at 0.5, 1 and 12 MP, median of 3
+    python bench/bench_model.py --presets lite,paper --sizes 1 --runs 5
 
-Times ``SingleHDR`` (refinement included) inside a ``tf.function`` with a dynamic-size signature,
-as ``predict`` runs it: median of ``--runs`` calls after one warm-up (tracing) call.
+For each preset and size, the image goes through :meth:`hdr_keras.predict.Predictor.predict` as
+``predict`` runs it (CLI defaults: refinement on unless it is the identity; one pass up to 4 MP,
+above that the curve on the <= 1024 px downscaled copy and 1024 px tiles with 128 px overlap, so
+12 MP is measured tiled, as predict runs it). Both dtypes' predictors are built in this process
+from the same weights (shipped ones where the preset has them, else random: timing does not
+depend on the weight values), traced by one warm-up call each, then timed alternately (float32,
+bfloat16, float32, ...) so both see the same load: seconds is the median of ``--runs``.
+
+FLOPs are counted by the TensorFlow profiler on the graphs traced at each shape that runs (the
+whole model, or the curve estimate plus every tile), multiply-add = 2 FLOPs. The conv limit is a
+3x3 64->64 convolution on a 1000x1000 image (73.7 GFLOP) in each dtype, timed in the same rounds
+as each row's model calls (so under the same load); the effective GFLOP/s of every row is also
+given as a fraction of that row's bfloat16 limit. The CPU's bfloat16 instruction sets
+(:func:`hdr_keras.precision.cpu_bf16_flags`) are printed first.
+A script that reports numbers, not a test.
 """
 
 import argparse
 import os
-import platform
+import pathlib
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from hdr_keras.pretrained import build_model  # noqa: E402
+from hdr_keras.quiet import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()
+from hdr_keras import precision, predict, pretrained, tiling  # noqa: E402
+
+DTYPES = ("float32", "bfloat16")
+CONV_SIDE, CONV_CHANNELS = 1000, 64
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="lite,paper")
-    parser.add_argument("--size", default="1024x768", help="WxH")
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
-    image = np.random.default_rng(0).uniform(0, 1, (1, height, width, 3)).astype(np.float32)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}")
-    print(f"{'preset':8} {'params':>10} {'MB fp32':>8} {'s/image':>8}  ({width}x{height}, median of {args.runs})")
-    for preset in args.presets.split(","):
-        model = build_model(preset)
-        forward = tf.function(
-            lambda x, m=model: m(x, training=False)["hdr"], input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
-        )
-        forward(image)
-        times = []
-        for _ in range(args.runs):
+def _dimensions(megapixels):
+    """(height, width) of a 4:3 landscape image of about ``megapixels`` (12 MP -> 3000 x 4000)."""
+    height = round((megapixels * 1e6 * 3 / 4) ** 0.5)
+    return height, round(height * 4 / 3)
+
+
+def _graph_flops(fn, *specs):
+    """FLOPs of ``fn`` traced at the fully known ``specs`` (TensorFlow profiler)."""
+    graph = tf.function(fn).get_concrete_function(*specs).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+
+
+class FlopCounter:
+    """FLOPs of :meth:`Predictor.predict` on an image of a given size, cached per traced shape."""
+
+    def __init__(self, predictor):
+        self.predictor, self.cache = predictor, {}
+
+    def _at(self, kind, height, width):
+        key = (kind, height, width)
+        if key not in self.cache:
+            model, image = self.predictor.model, tf.TensorSpec([1, height, width, 3], tf.float32)
+
+            def curve(x):
+                return model.linearization(model.dequantization(x, training=False), training=False)["inverse_crf"]
+
+            if kind == "full":
+                self.cache[key] = _graph_flops(lambda x: model(x, training=False)["hdr"], image)
+            elif kind == "curve":
+                self.cache[key] = _graph_flops(curve, image)
+            else:
+                with_curve = tf.TensorSpec([1, 1024], tf.float32)
+                self.cache[key] = _graph_flops(
+                    lambda x, c: model(x, training=False, inverse_crf=c)["hdr"], image, with_curve
+                )
+        return self.cache[key]
+
+    def __call__(self, height, width):
+        """(FLOPs, number of tiles), following the branches of :meth:`Predictor.predict`."""
+        p = self.predictor
+        tiles = predict.plan(height, width, predict.DEFAULT_TILE, predict.DEFAULT_OVERLAP,
+                             predict.DEFAULT_TILE_ABOVE_MP, p.align)
+        if len(tiles) <= 1 and max(height, width) <= predict.CURVE_SIDE:
+            return self._at("full", height, width), 1
+        flops = self._at("curve", *predict.curve_size(height, width))
+        windows = tiles or [tiling.Tile(0, height, 0, width, 0, 0)]
+        return flops + sum(self._at("with_curve", t.y1 - t.y0, t.x1 - t.x0) for t in windows), len(windows)
+
+
+def _alternate(calls, runs):
+    """``calls`` {name: fn}: each called once (warm-up), then ``runs`` rounds in turn; median seconds each."""
+    for fn in calls.values():
+        fn()
+    times = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, fn in calls.items():
             start = time.perf_counter()
-            forward(image).numpy()
-            times.append(time.perf_counter() - start)
-        params = sum(int(np.prod(w.shape)) for w in model.weights)
-        print(f"{preset:8} {params:>10,} {params * 4 / 1e6:8.1f} {np.median(times):8.3f}")
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def conv_calls():
+    """({"conv float32": fn, "conv bfloat16": fn}, FLOPs): a 3x3 64->64 convolution on a 1000x1000 image."""
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((1, CONV_SIDE, CONV_SIDE, CONV_CHANNELS), np.float32)
+    kernel = rng.standard_normal((3, 3, CONV_CHANNELS, CONV_CHANNELS), np.float32) * 0.05
+    conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"))
+    calls = {}
+    for dtype in DTYPES:
+        x, k = tf.constant(image, dtype), tf.constant(kernel, dtype)
+        calls["conv " + dtype] = lambda x=x, k=k: conv(x, k).numpy()
+    return calls, 2 * 9 * CONV_CHANNELS * CONV_CHANNELS * CONV_SIDE * CONV_SIDE
+
+
+def _weights(preset, tmp):
+    """The shipped weights of ``preset``, or a file of random ones written under ``tmp``."""
+    try:
+        return pretrained.resolve_weights(preset, None), "shipped"
+    except pretrained.MissingWeightsError:
+        path = pathlib.Path(tmp) / f"{preset}.weights.h5"
+        pretrained.build_model(preset).save_weights(path)
+        return path, "random"
+
+
+def _cpu_name():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="lite")
+    parser.add_argument("--sizes", default="0.5,1,12", help="megapixels, comma-separated (4:3 images)")
+    parser.add_argument("--runs", type=int, default=3, help="timed calls per dtype and size (median)")
+    args = parser.parse_args(argv)
+    sizes = [float(s) for s in args.sizes.split(",")]
+    tf.get_logger().setLevel("ERROR")  # the v1 profiler's deprecation notes
+    flags = precision.cpu_bf16_flags()
+    load = os.getloadavg()[0]
+    print(f"{_cpu_name()}, {os.cpu_count()} logical CPUs; bfloat16 instructions: {', '.join(flags) or 'none'}; "
+          f"load average {load:.1f}; TensorFlow {tf.__version__}")
+
+    conv, conv_flops = conv_calls()
+    print(f"conv limit: 3x3 {CONV_CHANNELS}->{CONV_CHANNELS} convolution, {CONV_SIDE}x{CONV_SIDE}, "
+          f"{conv_flops / 1e9:.1f} GFLOP, timed in each row's rounds\n")
+    print(f"| preset | MP | size (WxH) | tiles | GFLOP | GFLOP/MP | dtype | s/image | images/s | GFLOP/s "
+          f"| conv limit (GFLOP/s) | of bf16 conv limit | bf16 / f32 speed |  (median of {args.runs})")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
+        for preset in args.presets.split(","):
+            weights, origin = _weights(preset, tmp)
+            predictors = {dtype: predict.Predictor(preset, weights, dtype=dtype) for dtype in DTYPES}
+            count = FlopCounter(predictors["float32"])
+            for megapixels in sizes:
+                height, width = _dimensions(megapixels)
+                image = rng.uniform(0, 1, (height, width, 3)).astype(np.float32)
+                flops, tiles = count(height, width)
+                calls = {d: lambda p=p: p.predict(image) for d, p in predictors.items()}
+                seconds = _alternate({**calls, **conv}, args.runs)
+                limit = {d: conv_flops / seconds["conv " + d] / 1e9 for d in DTYPES}
+                for dtype in DTYPES:
+                    rate = flops / seconds[dtype] / 1e9
+                    ratio = f"{seconds['float32'] / seconds['bfloat16']:.2f}x" if dtype == "bfloat16" else ""
+                    print(f"| {preset} | {megapixels:g} | {width}x{height} | {tiles} | {flops / 1e9:.0f} "
+                          f"| {flops / 1e9 / (height * width / 1e6):.1f} | {dtype} | {seconds[dtype]:.2f} "
+                          f"| {1 / seconds[dtype]:.2f} | {rate:.0f} | {limit[dtype]:.0f} "
+                          f"| {rate / limit['bfloat16']:.2f} | {ratio} |", flush=True)
+            refinement = "on" if predictors["float32"].refine else "off (identity)"
+            print(f"({preset}: {origin} weights, refinement {refinement})")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

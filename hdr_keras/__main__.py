@@ -1,4 +1,4 @@
-"""Command line of hdr_keras: ``python -m hdr_keras COMMAND [options]``."""
+"""Command line of hdr_keras: ``python -m hdr_keras COMMAND [options]``, or ``hdr-keras COMMAND [options]`` once installed."""
 
 import argparse
 import importlib
@@ -15,7 +15,7 @@ def build_parser():
     from hdr_keras import __version__
 
     parser = argparse.ArgumentParser(
-        prog="python -m hdr_keras",
+        prog="hdr-keras" if os.path.basename(sys.argv[0]) == "hdr-keras" else "python -m hdr_keras",
         description="Single-image HDR reconstruction by reversing the camera pipeline (Liu et al., CVPR 2020).",
         epilog="Run 'python -m hdr_keras COMMAND --help' for the options of a command and their defaults.",
     )

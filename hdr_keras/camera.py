@@ -1,10 +1,10 @@
-"""The forward camera model HDR -> LDR, as batched, graph-safe tensor ops (DESIGN §2, §5).
+"""The forward camera model HDR -> LDR, as batched, graph-safe tensor ops (docs/design.md#image-formation).
 
 ``L = Q(F(C(H t + noise)))``: exposure ``t``, sensor noise, clipping ``C(x) = min(x, 1)``, a
 camera curve ``F`` (1024 samples, one per image), 8-bit quantisation ``Q`` and optional JPEG.
 Every function takes NHWC float32. Written with ``keras.ops``: on the TensorFlow backend these are
 TensorFlow ops that run inside ``tf.data`` and in a compiled step on a GPU; on JAX they run in a
-jitted step (JPEG needs TensorFlow). Randomness is stateless (:mod:`hdr_keras.seeds`), so a seed
+jitted step (JPEG through a host callback, :func:`jpeg`). Randomness is stateless (:mod:`hdr_keras.seeds`), so a seed
 gives the same images on any device.
 """
 
@@ -40,7 +40,21 @@ def add_noise(images, shot_std, read_std, seed):
 
 
 def jpeg(images, quality):
-    """JPEG round trip of each [0, 1] image [N, H, W, 3] at its integer ``quality`` [N] (TensorFlow CPU op)."""
+    """JPEG round trip of each [0, 1] image [N, H, W, 3] at its integer ``quality`` [N], 4:2:0 chroma.
+
+    Real photos are baseline JPEG with 4:2:0 chroma subsampling. TensorFlow backend:
+    ``tf.image.adjust_jpeg_quality`` (libjpeg; it subsamples chroma 4:2:0, like
+    ``tf.io.encode_jpeg(chroma_downsampling=True)``), a CPU op. JAX backend: OpenCV's
+    ``cv2.imencode`` (``IMWRITE_JPEG_SAMPLING_FACTOR_420``) on the host through
+    ``jax.pure_callback``, so a jitted step can use it (not differentiable; the LDR is an input).
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        shape = jax.ShapeDtypeStruct(images.shape, "float32")
+        return jax.pure_callback(_jpeg_host, shape, images, ops.cast(quality, "int32"), vmap_method="sequential")
     import tensorflow as tf
 
     def one(args):
@@ -48,6 +62,21 @@ def jpeg(images, quality):
         return tf.image.adjust_jpeg_quality(image, q)
 
     return tf.map_fn(one, (images, tf.cast(quality, tf.int32)), fn_output_signature=tf.float32)
+
+
+def _jpeg_host(images, quality):
+    """:func:`jpeg` with OpenCV on NumPy arrays: float [N, H, W, 3] in [0, 1], int [N] -> float32."""
+    import cv2
+
+    out = np.empty(images.shape, np.float32)
+    for i, (image, q) in enumerate(zip(np.asarray(images), np.asarray(quality))):
+        bgr = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)[..., ::-1]
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(q), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+        ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(bgr), params)
+        if not ok:
+            raise RuntimeError(f"OpenCV could not JPEG-encode a {image.shape} image at quality {int(q)}")
+        out[i] = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1] / np.float32(255.0)
+    return out
 
 
 def loss_weight(ldr):
@@ -59,14 +88,16 @@ def loss_weight(ldr):
 
 @dataclasses.dataclass
 class CameraModel:
-    """Random cameras of the training recipe (DESIGN §5) over a table of curves.
+    """Random cameras of the training recipe (docs/design.md#training) over a table of curves.
 
     ``forward_curves`` and ``inverse_curves`` are [M, 1024] (see
     :func:`hdr_keras.crf.training_curves`). Calling it on HDR crops [N, H, W, 3] >= 0 with a
     stateless ``seed`` (int32 [2]) returns a dict of [N, H, W, 3] images — ``hdr`` (``H t``, the
     unclipped target), ``clipped`` (``C`` after noise, the linear target), ``pre_quantization``
-    (``F(C)``), ``ldr`` (quantised, JPEG when enabled) — plus ``inverse_crf`` [N, 1024] (true
-    ``F^-1``), ``exposure`` [N] and ``loss_weight`` [N].
+    (``F(C)``), ``ldr`` (quantised; JPEG-compressed for a ``jpeg_fraction`` of the samples when
+    JPEG is enabled), ``linear_ldr`` (``F^-1(ldr)``: the LDR linearised with the true curve, what
+    the Hallucination-Net sees at inference when the curve is right) — plus ``inverse_crf``
+    [N, 1024] (true ``F^-1``), ``exposure`` [N] and ``loss_weight`` [N].
     """
 
     forward_curves: np.ndarray
@@ -75,11 +106,12 @@ class CameraModel:
     exposure_levels: int = 600
     max_shot_std: float = 0.08 / 6.0
     max_read_std: float = 0.005
-    jpeg_quality: tuple = (90, 100)
+    jpeg_quality: tuple = (75, 98)
+    jpeg_fraction: float = 0.75
 
     def sample(self, batch, seed):
         """Per-image parameters from a stateless seed: exposure [N], noise stds [N,1,1,3], curve index, quality."""
-        seeds = random.split(seed, 5)
+        seeds = random.split(seed, 6)
         level = random.uniform([batch], seeds[0], 0, self.exposure_levels, "int32")
         lo, hi = self.exposure_stops
         stops = lo + (hi - lo) * ops.cast(level, "float32") / max(self.exposure_levels - 1, 1)
@@ -87,7 +119,15 @@ class CameraModel:
         read = random.uniform([batch, 1, 1, 3], seeds[2], 0.0, self.max_read_std)
         curve = random.uniform([batch], seeds[3], 0, len(self.forward_curves), "int32")
         quality = random.uniform([batch], seeds[4], self.jpeg_quality[0], self.jpeg_quality[1] + 1, "int32")
-        return {"exposure": ops.power(2.0, stops), "shot_std": shot, "read_std": read, "curve": curve, "quality": quality}
+        compressed = random.uniform([batch], seeds[5], 0.0, 1.0) < self.jpeg_fraction
+        return {
+            "exposure": ops.power(2.0, stops),
+            "shot_std": shot,
+            "read_std": read,
+            "curve": curve,
+            "quality": quality,
+            "compressed": compressed,
+        }
 
     def render(self, hdr, params, seed, use_jpeg=True):
         """Applies given ``params`` (as from :meth:`sample`) to HDR [N, H, W, 3]; see the class doc."""
@@ -98,12 +138,13 @@ class CameraModel:
         pre_quantization = apply_curve(clipped, forward)
         ldr = quantize(pre_quantization)
         if use_jpeg:
-            ldr = jpeg(ldr, params["quality"])
+            ldr = ops.where(params["compressed"][:, None, None, None], jpeg(ldr, params["quality"]), ldr)
         return {
             "hdr": exposed,
             "clipped": clipped,
             "pre_quantization": pre_quantization,
             "ldr": ldr,
+            "linear_ldr": apply_curve(ldr, inverse),
             "inverse_crf": inverse,
             "exposure": params["exposure"],
             "loss_weight": loss_weight(ldr),

@@ -1,6 +1,6 @@
 """Camera response curves: EMoR tables, DoRF curves, inversion, projection, sampling.
 
-Conventions (DESIGN §2): a curve is 1024 float samples on the grid ``x_i = i / 1023``.
+Conventions (docs/design.md#curves): a curve is 1024 float samples on the grid ``x_i = i / 1023``.
 A forward curve ``F`` maps irradiance to brightness, an inverse curve ``G = F^-1`` maps
 brightness back to irradiance; both are non-decreasing with ``F(0) = 0`` and ``F(1) = 1``.
 Everything here is NumPy; the TensorFlow side lives in :mod:`hdr_keras.camera` and
@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from hdr_keras.paths import DEFAULT_CRF_DIR
+from hdr_keras.paths import DEFAULT_CRF_DIR, MISSING_HINT
 
 NUM_SAMPLES = 1024
 NUM_BASIS = 11
@@ -25,7 +25,7 @@ def _read_emor_table(path):
     """Parses an EMoR text table into ``{name: float64[1024]}`` (names as in the file)."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: EMoR table not found (set --crf_dir to the folder holding it)")
+        raise FileNotFoundError(f"{path}: EMoR table not found; {MISSING_HINT} (--crf_dir)")
     blocks, name = {}, None
     for line in path.read_text().splitlines():
         match = re.match(r"\s*([A-Za-z0-9()_]+)\s*=", line)
@@ -91,14 +91,102 @@ class Dorf:
         return self.forward[self.test_index]
 
 
-def load_dorf(crf_dir=DEFAULT_CRF_DIR):
-    """Loads ``dorf_curves.npz`` and resamples each brightness curve onto :data:`GRID`."""
-    path = pathlib.Path(crf_dir) / "dorf_curves.npz"
+def _read_curves(crf_dir, name, what):
+    """``(npz data, forward curves [M, 1024] on GRID)`` of a DoRF-layout file (``irradiance``, ``brightness``)."""
+    path = pathlib.Path(crf_dir) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: DoRF curves not found (set --crf_dir to the folder holding them)")
+        raise FileNotFoundError(f"{path}: {what} not found; {MISSING_HINT} (--crf_dir)")
     data = np.load(path)
     forward = np.stack([np.interp(GRID, irr, bri) for irr, bri in zip(data["irradiance"], data["brightness"])])
+    return data, forward
+
+
+def load_dorf(crf_dir=DEFAULT_CRF_DIR):
+    """Loads ``dorf_curves.npz`` and resamples each brightness curve onto :data:`GRID`."""
+    data, forward = _read_curves(crf_dir, "dorf_curves.npz", "DoRF curves")
     return Dorf(forward=forward, train_index=data["train_index"], test_index=data["test_index"])
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveTable:
+    """Named camera curves: ``forward`` and ``inverse`` float32 [M, 1024], ``names`` and ``families`` [M]."""
+
+    forward: np.ndarray
+    inverse: np.ndarray
+    names: tuple
+    families: tuple
+
+    @classmethod
+    def from_forward(cls, forward, names, families):
+        forward = np.asarray(forward, np.float64)
+        return cls(forward.astype(np.float32), invert_curve(forward).astype(np.float32), tuple(names), tuple(families))
+
+    def __len__(self):
+        return len(self.forward)
+
+    def concat(self, other):
+        """This table's curves followed by ``other``'s."""
+        return CurveTable(
+            np.concatenate([self.forward, other.forward]),
+            np.concatenate([self.inverse, other.inverse]),
+            self.names + other.names,
+            self.families + other.families,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Modern:
+    """Modern camera and display curves (``modern_curves.npz``) on :data:`GRID`, split by family.
+
+    ``forward`` [M, 1024]; ``names`` and ``families`` (``standard``, ``maker``, ``tonemap``,
+    ``s-curve``) [M]; the test split holds whole groups out (an unseen maker, a tone curve, a
+    standard encoding).
+    """
+
+    forward: np.ndarray
+    names: np.ndarray
+    families: np.ndarray
+    train_index: np.ndarray
+    test_index: np.ndarray
+
+    def table(self, split):
+        index = self.train_index if split == "train" else self.test_index
+        return CurveTable.from_forward(self.forward[index], self.names[index], self.families[index])
+
+
+def load_modern(crf_dir=DEFAULT_CRF_DIR):
+    """Loads ``modern_curves.npz`` (DoRF layout: ``irradiance``, ``brightness``, ``names``, ``family``)."""
+    data, forward = _read_curves(crf_dir, "modern_curves.npz", "modern camera curves")
+    return Modern(
+        forward=forward,
+        names=np.asarray(data["names"]).astype(str),
+        families=np.asarray(data["family"]).astype(str),
+        train_index=data["train_index"],
+        test_index=data["test_index"],
+    )
+
+
+CURVE_SETS = ("dorf", "modern")
+"""Curve sets with a train/test split: the 201 DoRF curves and the modern camera / display curves."""
+
+
+def curve_table(curve_set, split, crf_dir=DEFAULT_CRF_DIR):
+    """The ``train`` or ``test`` curves of ``curve_set`` (one of :data:`CURVE_SETS`) as a :class:`CurveTable`."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if curve_set == "dorf":
+        dorf = load_dorf(crf_dir)
+        index = dorf.train_index if split == "train" else dorf.test_index
+        return CurveTable.from_forward(dorf.forward[index], [f"dorf_{i}" for i in index], ["dorf"] * len(index))
+    if curve_set == "modern":
+        return load_modern(crf_dir).table(split)
+    raise ValueError(f"unknown curve set {curve_set!r}; known: {', '.join(CURVE_SETS)}")
+
+
+def srgb_inverse_curve():
+    """The inverse sRGB OETF (IEC 61966-2-1) sampled on :data:`GRID`: float32 [1024]."""
+    x = GRID
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def invert_curve(curves):
@@ -117,9 +205,15 @@ def invert_curve(curves):
 
 
 def monotone_projection(curves):
-    """Paper eq. 3 on curves [..., 1024]: non-decreasing, exactly 0 at 0 and 1 at 1."""
-    diffs = np.diff(np.asarray(curves, np.float64), axis=-1)
-    diffs = diffs - np.minimum(diffs.min(axis=-1, keepdims=True), 0.0)
+    """Monotone projection of curves [..., 1024]: non-decreasing, exactly 0 at 0 and 1 at 1.
+
+    Negative steps are set to 0, then the steps are normalised to sum to 1 (docs/design.md#deviations).
+    Paper eq. 3 instead subtracts the most negative step from every step: one small dip anywhere
+    then adds a constant slope everywhere, which lifts the toe of the curve by whole stops where
+    its true steps are tiny (the EMoR-11 fit of the modern test curves: 0.076 RMSE and 0.87 stops
+    in the shadows after eq. 3, 0.001 and 0.05 after this projection).
+    """
+    diffs = np.maximum(np.diff(np.asarray(curves, np.float64), axis=-1), 0.0)
     total = diffs.sum(axis=-1, keepdims=True)
     diffs = np.where(total > 0, diffs / np.where(total > 0, total, 1.0), 1.0 / diffs.shape[-1])
     zeros = np.zeros(diffs.shape[:-1] + (1,))
@@ -155,22 +249,31 @@ def dorf_weight_std(dorf, emor, num_basis=NUM_BASIS):
     return emor.project(invert_curve(dorf.train), num_basis).std(axis=0)
 
 
-def training_curves(crf_dir=DEFAULT_CRF_DIR, num_emor=191, seed=0):
-    """Forward and inverse training curves, each float32 [191 + num_emor, 1024].
+def training_curves(crf_dir=DEFAULT_CRF_DIR, num_emor=0, seed=0, curve_sets=CURVE_SETS, modern_repeat=1):
+    """Forward and inverse training curves, each float32 [M, 1024].
 
-    The 191 DoRF training curves, then ``num_emor`` random monotone EMoR mixtures (seeded).
+    The training split of each set in ``curve_sets`` (DoRF: 191 curves; modern: 55, listed
+    ``modern_repeat`` times so that a family of few curves is drawn as often as wanted), then
+    ``num_emor`` random monotone EMoR mixtures at the DoRF spread (seeded).
     """
-    dorf, emor = load_dorf(crf_dir), load_emor(crf_dir)
-    inverse = invert_curve(dorf.train)
+    if not curve_sets:
+        raise ValueError("no training curve set given")
+    tables = []
+    for name in curve_sets:
+        table = curve_table(name, "train", crf_dir)
+        tables += [table] * (modern_repeat if name == "modern" else 1)
+    forward = np.concatenate([t.forward for t in tables]).astype(np.float64)
+    inverse = np.concatenate([t.inverse for t in tables]).astype(np.float64)
     if num_emor:
+        dorf, emor = load_dorf(crf_dir), load_emor(crf_dir)
         rng = np.random.default_rng(seed)
         mixtures = sample_emor_inverse_curves(rng, num_emor, emor, dorf_weight_std(dorf, emor))
+        forward = np.concatenate([forward, invert_curve(mixtures)])
         inverse = np.concatenate([inverse, mixtures])
-    forward = np.concatenate([dorf.train, invert_curve(inverse[len(dorf.train):])])
     return forward.astype(np.float32), inverse.astype(np.float32)
 
 
-def test_curves(crf_dir=DEFAULT_CRF_DIR):
-    """The 10 DoRF test curves: forward and inverse, each float32 [10, 1024]."""
-    dorf = load_dorf(crf_dir)
-    return dorf.test.astype(np.float32), invert_curve(dorf.test).astype(np.float32)
+def test_curves(crf_dir=DEFAULT_CRF_DIR, curve_set="dorf"):
+    """The test curves of ``curve_set``: forward and inverse, each float32 [M, 1024] (DoRF: 10)."""
+    table = curve_table(curve_set, "test", crf_dir)
+    return table.forward, table.inverse

@@ -1,12 +1,14 @@
 """HDR training data: a cache of normalised crops, and a deterministic tf.data pipeline over it.
 
-The cache (DESIGN §5) holds float16 [M, S, S, 3] crops (S = ``crop_size``, 512 by default), each
+The cache (docs/design.md#training) holds float16 [M, S, S, 3] crops (S = ``crop_size``, 512 by default), each
 normalised to mean 0.5 and clamped to the float16 range. Ordinary images are resized to short
 side S and cut into ``crops_per_image`` crops spread along the long side; lat-long panoramas
 (aspect >= 1.8) first lose their top and bottom eighths (the distorted poles), the middle rows
 are resized to height S and cut likewise. The pipeline then samples crops with stateless seeds:
-random scale U(0.5, 2), random ``crop`` square, rot90 and flips — all TensorFlow ops, run like the
-camera model (:mod:`hdr_keras.camera`) inside the training step, on the device that trains.
+random scale U(0.5, 2), random ``crop`` square, rotations and flips, optionally white balance and
+saturation (:func:`augment_batch`, ``keras.ops`` on any backend), run like the camera model
+(:mod:`hdr_keras.camera`) inside the training step, on the device that trains. Only
+:func:`training_dataset` is TensorFlow (``tf.data``); it imports TensorFlow when called.
 """
 
 import hashlib
@@ -16,11 +18,11 @@ import pathlib
 
 import cv2
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from hdr_keras import io
+from hdr_keras import io, paths
+from hdr_keras import seeds as random
 
-DEFAULT_CACHE_DIR = pathlib.Path.home() / ".cache" / "hdr_keras"
 PANORAMA_ASPECT = 1.8
 CACHE_VERSION = 1
 
@@ -51,27 +53,31 @@ def _fingerprint(paths, **params):
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def load_crops(hdr_dir, cache_dir=DEFAULT_CACHE_DIR, crop_size=512, crops_per_image=2, log=logging.warning):
+def load_crops(hdr_dir, cache_dir=paths.DEFAULT_CACHE_DIR, crop_size=512, crops_per_image=2, log=logging.warning):
     """Float16 crops [M, S, S, 3] of the HDR files in ``hdr_dir``, built once and cached.
 
-    A file that cannot be used (unreadable, NaN/Inf, negative, all zero) is skipped with one
-    warning naming it. Raises ValueError when no usable file is left.
+    A file that cannot be used (unreadable, a symlink loop, a header declaring a size too large
+    to read, NaN/Inf, negative, all zero) is skipped with one warning naming it. Raises
+    ValueError when no usable file is left.
     """
     hdr_dir = pathlib.Path(hdr_dir)
     if not hdr_dir.is_dir():
-        raise FileNotFoundError(f"{hdr_dir}: HDR folder not found")
-    paths = io.list_images([hdr_dir], io.HDR_EXTS)
-    key = _fingerprint(paths, crop_size=crop_size, crops_per_image=crops_per_image)
+        raise FileNotFoundError(f"{hdr_dir}: HDR folder not found; {paths.MISSING_HINT}")
+    files = io.list_images([hdr_dir], io.HDR_EXTS)
+    key = _fingerprint(files, crop_size=crop_size, crops_per_image=crops_per_image)
     cache = pathlib.Path(cache_dir) / f"crops_{hdr_dir.name}_{key}.npy"
     if cache.is_file():
         return np.load(cache)
     crops = []
-    for path in paths:
+    for path in files:
         try:
             image = io.read_hdr(path)
             io.validate_hdr(image, path)
         except io.ImageReadError as error:
             log(f"skipping {error}")
+            continue
+        except MemoryError:  # a header declaring a huge image that the reader tried to allocate
+            log(f"skipping {path}: out of memory reading it (does its header declare a huge size?)")
             continue
         crops.append(crops_from_image(image, crop_size, crops_per_image))
     if not crops:
@@ -84,23 +90,58 @@ def load_crops(hdr_dir, cache_dir=DEFAULT_CACHE_DIR, crop_size=512, crops_per_im
     return crops
 
 
-def augment(crop, seed, size=256, scale_range=(0.5, 2.0)):
-    """One random view of a crop [S, S, C]: scale, ``size`` crop, rot90, flips -> [size, size, C] >= 0.
+LUMA = (0.2126, 0.7152, 0.0722)
+"""Rec. 709 luminance weights of linear RGB (the saturation augmentation blends with this grey)."""
 
-    ``seed`` is a stateless int32 [2]; the scale is kept large enough for the crop to fit.
+
+def _resampling_rows(source, size, scale, offset, flip):
+    """[N, size, source] weights: output pixel i from source pixels near ``(offset + i + 0.5) / scale - 0.5``.
+
+    Linear interpolation, widened to ``1 / scale`` source pixels when shrinking (antialiased, as
+    ``tf.image.resize(antialias=True)``); rows sum to 1; ``flip`` [N] bool reverses the output order.
     """
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    source = tf.cast(tf.shape(crop)[0], tf.float32)
-    low = tf.maximum(scale_range[0], size / source)
-    scale = tf.random.stateless_uniform([], seeds[0], low, tf.maximum(scale_range[1], low))
-    side = tf.maximum(tf.cast(tf.round(source * scale), tf.int32), size)
-    image = tf.image.resize(tf.cast(crop, tf.float32), [side, side], antialias=True)
-    image = tf.image.stateless_random_crop(image, [size, size, tf.shape(crop)[-1]], seeds[1])
-    turns = tf.random.stateless_uniform([], seeds[2], 0, 4, tf.int32)
-    image = tf.image.rot90(image, turns)
-    image = tf.image.stateless_random_flip_left_right(image, seeds[3])
-    image = tf.image.stateless_random_flip_up_down(image, tf.reverse(seeds[3], [0]))
-    return tf.maximum(image, 0.0)
+    i = ops.arange(size, dtype="float32")[None, :]
+    i = ops.where(flip[:, None], size - 1 - i, i)
+    centre = (offset[:, None] + i + 0.5) / scale[:, None] - 0.5
+    radius = ops.maximum(1.0, 1.0 / scale)[:, None, None]
+    taps = ops.arange(source, dtype="float32")[None, None, :]
+    weights = ops.relu(1.0 - ops.abs(taps - centre[..., None]) / radius)
+    return weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1e-12)
+
+
+def augment_batch(crops, seeds, size=256, scale_range=(0.5, 2.0), white_balance_stops=0.0, saturation_jitter=0.0):
+    """Random views of cached crops: crops [N, S, S, C], seeds [N, 2] -> float32 [N, size, size, C] >= 0.
+
+    Per image, from its stateless seed only (:mod:`hdr_keras.seeds`): scale U(scale_range) (raised
+    to at least ``size / S`` so the view fits), a random ``size`` square of the scaled image, and
+    one of the 8 rotations/flips. On 3-channel linear HDR, optional photometric changes (off at 0):
+    white balance, R and B gains ``2^U(-w, w)`` relative to G (``w = white_balance_stops``), and
+    saturation, a blend ``Y + f (x - Y)`` with the luminance ``Y``, ``f ~ U(1 - s, 1 + s)``
+    (``s = saturation_jitter``). Written with ``keras.ops`` (static shapes, no resize op), so the
+    TensorFlow loop and ``scripts/train_jax.py`` run the same augmentation inside their steps.
+    """
+    crops = ops.cast(crops, "float32")
+    source = int(crops.shape[1])
+    low = max(scale_range[0], size / source)
+    high = max(scale_range[1], low)
+    u = ops.map(lambda seed: random.uniform([9], seed), seeds)
+    scale = low + (high - low) * u[:, 0]
+    span = ops.maximum(source * scale - size, 0.0)
+    rows = _resampling_rows(source, size, scale, span * u[:, 1], u[:, 3] < 0.5)
+    cols = _resampling_rows(source, size, scale, span * u[:, 2], u[:, 4] < 0.5)
+    images = ops.einsum("nys,nsxc->nyxc", rows, crops)
+    images = ops.einsum("nxs,nysc->nyxc", cols, images)
+    transpose = (u[:, 5] < 0.5)[:, None, None, None]
+    images = ops.where(transpose, ops.transpose(images, (0, 2, 1, 3)), images)
+    if images.shape[-1] == 3 and white_balance_stops:
+        stops = white_balance_stops * (2.0 * u[:, 6:8] - 1.0)
+        gains = ops.stack([ops.power(2.0, stops[:, 0]), ops.ones_like(stops[:, 0]), ops.power(2.0, stops[:, 1])], axis=-1)
+        images = images * gains[:, None, None, :]
+    if images.shape[-1] == 3 and saturation_jitter:
+        factor = (1.0 + saturation_jitter * (2.0 * u[:, 8] - 1.0))[:, None, None, None]
+        luma = ops.sum(images * ops.convert_to_tensor(LUMA, "float32"), axis=-1, keepdims=True)
+        images = luma + factor * (images - luma)
+    return ops.maximum(images, 0.0)
 
 
 def training_dataset(crops, batch_size, seed=0, start=0):
@@ -112,6 +153,8 @@ def training_dataset(crops, batch_size, seed=0, start=0):
     sequence after a restart. The pipeline only gathers: the augmentation and the camera model run
     on the training device, so the host never has to keep pace with an accelerator.
     """
+    import tensorflow as tf
+
     table = tf.constant(crops)
     count = len(crops)
 
@@ -123,11 +166,6 @@ def training_dataset(crops, batch_size, seed=0, start=0):
 
     dataset = tf.data.Dataset.range(start, 2**62).map(element, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def augment_batch(crops, seeds, size=256):
-    """:func:`augment` over a batch: crops [N, S, S, C], seeds int32 [N, 2] -> float32 [N, size, size, C]."""
-    return tf.map_fn(lambda args: augment(args[0], args[1], size), (crops, seeds), fn_output_signature=tf.float32)
 
 
 def load_pairs(pairs_dir, size=512, log=logging.warning):

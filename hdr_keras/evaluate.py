@@ -1,10 +1,11 @@
-"""Evaluate a model on the paper's HDR-Synth test protocol, beside fixed-curve baselines.
+"""Evaluate a model on synthetic (HDR-Synth) and real-camera protocols, beside fixed-curve baselines.
 
-A deterministic synthetic test set is rendered from real HDR images (DESIGN §2, §5): every scene
+A deterministic synthetic test set is rendered from real HDR images (docs/design.md#evaluation): every scene
 (short side resized to ``size`` with ``cv2.INTER_AREA``, centre-cropped to ``size x size``,
 normalised to mean 0.5 as in training) is exposed at ``t = 2^u`` for each stop ``u`` in
-``exposures`` and passed through each of the 10 DoRF test curves ``F`` without noise:
-``L = Q(F(C(H t)))`` (optionally JPEG). The model runs on every ``L`` and is scored, beside
+``exposures`` and passed through each test curve ``F`` of a curve set (the 10 DoRF test curves,
+or the modern camera / display test curves) without noise: ``L = Q(F(C(H t)))`` (optionally
+JPEG, 4:2:0). The model runs on every ``L`` and is scored, beside
 fixed-curve baselines, on three tables (see ``docs/evaluate.md``):
 
 * ``dequantization`` (paper Table 2): PSNR of the input ``L`` and of the Dequantization-Net's
@@ -14,8 +15,13 @@ fixed-curve baselines, on three tables (see ``docs/evaluate.md``):
 * ``hdr``: the final HDR against the unclipped ``H t`` after scale matching: PU21 PSNR, log PSNR
   and PU21 PSNR inside the over-exposed pixels of ``L``.
 
-Baselines: inverse gamma 2.2 (``g(x) = x^2.2``), the EMoR mean curve ``g0`` and the true inverse
-curve, each applied to ``L`` with no hallucination. :func:`evaluate` is the library entry point
+Baselines: inverse sRGB, inverse gamma 2.2 (``g(x) = x^2.2``), the EMoR mean curve ``g0`` and the
+true inverse curve, each applied to ``L`` with no hallucination; ``model_true_curve`` is the model
+given the true curve. Tables are also given per curve and per curve family.
+
+:func:`evaluate_real` is the real-camera protocol: every single exposure of a hand-held photo
+stack against the stack's merged HDR (:mod:`hdr_keras.stack`: MTB alignment, Debevec
+calibration and merge). :func:`evaluate` / :func:`evaluate_real` are the library entry points
 (tests, training scripts); :func:`add_arguments` / :func:`run` make the CLI subcommand.
 """
 
@@ -33,7 +39,9 @@ import cv2
 import numpy as np
 
 from hdr_keras import crf, io, metrics
-from hdr_keras.paths import DEFAULT_VAL_DIR
+from hdr_keras import stack as stack_lib
+from hdr_keras.paths import DEFAULT_VAL_DIR, MISSING_HINT
+from hdr_keras.precision import DTYPES
 from hdr_keras.presets import PRESETS
 
 DEFAULT_EXPOSURES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
@@ -42,16 +50,28 @@ SCENE_MEAN = 0.5
 PSNR_CAP = 100.0
 """Per-image PSNRs (all kinds) are capped at this many dB before averaging (identical images give +inf)."""
 GAMMA = 2.2
+SCALE_EPS = 1e-6
+"""Elements at or below this (prediction or reference) are left out of scale matching (as ``metrics.match_scale``)."""
+LOG_FLOOR = 1e-5
+"""Floor of ``metrics.log_psnr`` (5 decades)."""
 
 METHODS = {  # key -> (table label, description)
     "model": "model",
     "model_no_hallucination": "model, no hallucination (g(D))",
     "model_true_curve": "model with the true curve (oracle)",
+    "inverse_srgb": "inverse sRGB (no hallucination)",
     "gamma_2.2": "inverse gamma 2.2 (no hallucination)",
     "emor_mean": "EMoR mean curve g0 (no hallucination)",
     "true_curve": "true curve (no hallucination)",
 }
-BASELINES = ("gamma_2.2", "emor_mean", "true_curve")
+BASELINES = ("inverse_srgb", "gamma_2.2", "emor_mean", "true_curve")
+CURVE_LABELS = {
+    "model": "model (g(D))",
+    "inverse_srgb": "inverse sRGB",
+    "gamma_2.2": "inverse gamma 2.2",
+    "emor_mean": "EMoR mean curve g0",
+    "true_curve": "true curve",
+}
 
 
 # ----------------------------------------------------------------------------- test scenes
@@ -166,53 +186,58 @@ def _cap(value):
     return min(float(value), PSNR_CAP)
 
 
-def scale_mask(ldr):
-    """Pixels [H, W] used to match the scale: those not over-exposed in the LDR."""
-    return ~metrics.overexposed_mask(ldr)
-
-
-def matched(pred, target, ldr):
-    """``match_scale`` on the pixels of :func:`scale_mask`; all pixels if none qualify, else s = 1.
-
-    Returns ``(pred * s, s)`` in float64.
-    """
-    for mask in (scale_mask(ldr), None):
-        try:
-            return metrics.match_scale(pred, target, mask=mask)
-        except ValueError:
-            continue
-    return np.asarray(pred, np.float64), 1.0
-
-
 class _Reference:
-    """The final-HDR reference ``H t`` of one image, with its PU21 encoding computed once."""
+    """The final-HDR reference ``H t`` of one image, with what every method's score needs computed once.
+
+    :meth:`scores` gives the same numbers as ``metrics.match_scale`` (on the pixels not
+    over-exposed in the LDR; all pixels if none qualify there; else ``s = 1``), then
+    ``metrics.pu21_psnr``, ``metrics.log_psnr`` and ``metrics.pu21_psnr`` on the over-exposed
+    pixels, but the reference's logarithms, mask selections and PU21 encoding are computed once
+    for all methods.
+    """
 
     def __init__(self, target, ldr, pu21_peak, pu21_percentile):
         self.target = np.asarray(target, np.float64)
         self.over = metrics.overexposed_mask(ldr)
-        self.ldr = ldr
-        # The factor k of metrics.to_display_luminance (reference percentile -> pu21_peak cd/m^2),
-        # computed once so that the reference is PU21-encoded once for all methods.
+        # scale matching: (mask, valid reference elements, their log) on the pixels not
+        # over-exposed, then on all pixels
+        self.scale_sets = []
+        for mask in (~self.over, None):
+            selected = self.target if mask is None else self.target[mask]
+            valid = selected > SCALE_EPS
+            self.scale_sets.append((mask, valid, np.log(selected[valid])))
+        # The factor k of metrics.to_display_luminance (reference percentile -> pu21_peak cd/m^2).
         level = float(np.percentile(self.target, pu21_percentile))
         if not level > 0.0:  # a percentile below 100 of a mostly black image: use the maximum
             level = float(self.target.max())
         self.k = pu21_peak / level
-        target_cd = self.target * self.k
-        self.encoded = metrics.pu21_encode(target_cd)
+        self.encoded = metrics.pu21_encode(self.target * self.k)
+        self.encoded_over = self.encoded[self.over]
+        self.peak = float(self.target.max())
+        self.log_target = np.log10(np.maximum(self.target / self.peak, LOG_FLOOR))
+
+    def scale(self, pred):
+        """The scale ``s`` of ``metrics.match_scale`` (float64 ``pred``), see the class doc."""
+        for mask, valid_target, log_target in self.scale_sets:
+            selected = pred if mask is None else pred[mask]
+            valid = selected > SCALE_EPS
+            both = valid[valid_target]
+            if both.any():
+                return float(np.exp(np.median(log_target[both] - np.log(selected[valid_target & valid]))))
+        return 1.0
 
     def scores(self, pred):
-        """PU21 PSNR, log PSNR, PU21 PSNR in the over-exposed pixels (nan if none) and the scale s.
-
-        Identical to ``metrics.pu21_psnr(p, target, pu21_peak, pu21_percentile[, mask])`` and
-        ``metrics.log_psnr(p, target)`` with ``p`` the scale-matched prediction.
-        """
-        pred, s = matched(pred, self.target, self.ldr)
+        """PU21 PSNR, log PSNR, PU21 PSNR in the over-exposed pixels (nan if none) and the scale s."""
+        pred = np.asarray(pred, np.float64)
+        s = self.scale(pred)
+        pred = pred * s
         encoded = metrics.pu21_encode(pred * self.k)
         pu21 = metrics.psnr(encoded, self.encoded, peak=metrics.PU21_PSNR_PEAK)
-        over = metrics.psnr(encoded, self.encoded, peak=metrics.PU21_PSNR_PEAK, mask=self.over)
+        over = metrics.psnr(encoded[self.over], self.encoded_over, peak=metrics.PU21_PSNR_PEAK)
+        log_pred = np.log10(np.maximum(pred / self.peak, LOG_FLOOR))
         return {
             "pu21_psnr": _cap(pu21),
-            "log_psnr": _cap(metrics.log_psnr(pred, self.target)),
+            "log_psnr": _cap(metrics.psnr(log_pred, self.log_target, peak=-math.log10(LOG_FLOOR))),
             "pu21_psnr_overexposed": over if math.isnan(over) else _cap(over),
             "scale": s,
         }
@@ -322,6 +347,7 @@ def evaluate(
     model,
     hdr_paths,
     crf_dir=crf.DEFAULT_CRF_DIR,
+    curve_set="dorf",
     curves=None,
     exposures=DEFAULT_EXPOSURES,
     size=DEFAULT_SIZE,
@@ -330,8 +356,9 @@ def evaluate(
     batch_size=1,
     pu21_peak=4000.0,
     pu21_percentile=100.0,
-    oracle_curve=False,
+    oracle_curve=True,
     progress=False,
+    on_outputs=None,
 ):
     """Runs the HDR-Synth protocol on ``model`` (a :class:`~hdr_keras.models.SingleHDR`).
 
@@ -339,8 +366,10 @@ def evaluate(
         model: callable ``model(ldr, training=False[, inverse_crf=...])`` returning a dict with
             ``dequantized``, ``inverse_crf``, ``linear`` and ``hdr`` (see SingleHDR).
         hdr_paths: a folder of HDR files, a file, or a list of them (see :func:`load_scenes`).
-        crf_dir: folder of ``dorf_curves.npz`` and ``invemor.txt``.
-        curves: indices (0..9) into the 10 DoRF test curves; None for all.
+        crf_dir: folder of ``dorf_curves.npz``, ``modern_curves.npz`` and ``invemor.txt``.
+        curve_set: ``"dorf"`` (the 10 DoRF test curves) or ``"modern"`` (the modern camera and
+            display test curves), see :func:`hdr_keras.crf.curve_table`.
+        curves: indices into the test curves of ``curve_set``; None for all.
         exposures: exposure stops ``u`` (``t = 2^u``).
         size: side of the square test crops.
         jpeg_quality: None (default, no JPEG) or a JPEG quality 1..100 for the LDRs.
@@ -348,25 +377,29 @@ def evaluate(
         batch_size: LDRs per model call (within one scene and curve); may change the last digits.
         pu21_peak, pu21_percentile: the PU21 mapping to cd/m^2 (the reference's percentile ->
             ``pu21_peak`` cd/m^2, see :func:`hdr_keras.metrics.to_display_luminance`).
-        oracle_curve: also run the model with the true inverse curve (``model_true_curve`` row;
-            doubles the run time).
+        oracle_curve: also run the model given the true inverse curve (``model_true_curve``
+            row: what the curve estimate costs; a second model call per image).
         progress: show a tqdm bar over the images.
+        on_outputs: optional ``f(context, images, outputs)`` called for each (scene, curve)
+            group with its ``context`` dict, :func:`render`'s arrays and the numpy outputs
+            [E, ...] (``hdr``, ``linear``, ...), e.g. to compare two models on the same LDRs.
 
     Returns:
         A JSON-ready dict: ``config``, ``tables`` (``dequantization``, ``curve``, ``hdr``; each
-        ``{method: {metric: mean}}``), ``counts``, ``per_exposure`` and ``per_curve`` (same
-        structure, keyed by stop / curve index) and ``per_image`` records. Raises ValueError when
-        no HDR file is usable.
+        ``{method: {metric: mean}}``), ``counts``, ``per_exposure``, ``per_curve`` and
+        ``per_family`` (same structure, keyed by stop / curve index / curve family; a curve's
+        entry also has its ``name`` and ``family``) and ``per_image`` records. Raises ValueError
+        when no HDR file is usable.
     """
     start = time.perf_counter()
-    forward, inverse = crf.test_curves(crf_dir)
-    dorf_index = crf.load_dorf(crf_dir).test_index
+    table = crf.curve_table(curve_set, "test", crf_dir)
+    forward, inverse = table.forward, table.inverse
+    names, families = [str(n) for n in table.names], [str(f) for f in table.families]
     g0 = crf.load_emor(crf_dir).mean.astype(np.float32)
-    gamma = gamma_curve()
-    curves = list(range(len(forward))) if curves is None else [int(c) for c in curves]
+    curves = list(range(len(table))) if curves is None else [int(c) for c in curves]
     for c in curves:
-        if not 0 <= c < len(forward):
-            raise ValueError(f"curve index {c} out of range 0..{len(forward) - 1}")
+        if not 0 <= c < len(table):
+            raise ValueError(f"curve index {c} out of range 0..{len(table) - 1} of the {curve_set} test curves")
     exposures = [float(u) for u in exposures]
     if not exposures:
         raise ValueError("no exposures given")
@@ -375,6 +408,8 @@ def evaluate(
 
     scenes, skipped = load_scenes(hdr_paths, size, max_images)
     if not scenes:
+        if isinstance(hdr_paths, (str, pathlib.Path)) and not pathlib.Path(hdr_paths).exists():
+            raise FileNotFoundError(f"{hdr_paths}: HDR folder not found; {MISSING_HINT}")
         raise ValueError(f"no usable HDR images in {hdr_paths}")
 
     methods = ["model", "model_no_hallucination"] + (["model_true_curve"] if oracle_curve else []) + list(BASELINES)
@@ -386,7 +421,7 @@ def evaluate(
 
         bar = tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
 
-    baseline_curves = {"gamma_2.2": gamma, "emor_mean": g0}
+    baseline_curves = {"inverse_srgb": crf.srgb_inverse_curve(), "gamma_2.2": gamma_curve(), "emor_mean": g0}
     records = []
     pending = collections.deque()
     # Scores of one (scene, curve) group are computed in a worker thread (NumPy releases the GIL)
@@ -405,11 +440,12 @@ def evaluate(
                         outputs["model_true_curve"].append(np.asarray(with_curve(ldr_batch, curves_batch)))
                 outputs = {key: np.concatenate(value) for key, value in outputs.items()}
                 group_curves = {**baseline_curves, "true_curve": inverse[c]}
-                names = list(group_curves)
-                applied = np.asarray(apply_curves_fn(images["ldr"], np.stack([group_curves[n] for n in names])))
-                for k, name in enumerate(names):
+                applied = np.asarray(apply_curves_fn(images["ldr"], np.stack(list(group_curves.values()))))
+                for k, name in enumerate(group_curves):
                     outputs[name] = applied[k]
-                context = {"file": path.name, "test_curve": c, "dorf_index": int(dorf_index[c])}
+                context = {"file": path.name, "test_curve": c, "curve_name": names[c], "curve_family": families[c]}
+                if on_outputs is not None:
+                    on_outputs(context, images, outputs)
                 pending.append(
                     pool.submit(
                         _score_group, images, outputs, group_curves, context, exposures, methods,
@@ -429,11 +465,14 @@ def evaluate(
 
     result = {
         "config": {
-            "protocol": "HDR-Synth (Liu et al. 2020): DoRF test curves x exposures 2^u, no noise, clip, curve, 8-bit",
+            "protocol": f"HDR-Synth (Liu et al. 2020): {curve_set} test curves x exposures 2^u, no noise, "
+            "clip, curve, 8-bit" + ("" if jpeg_quality is None else f", JPEG quality {jpeg_quality} 4:2:0"),
             "files": [str(path) for path, _ in scenes],
             "skipped": skipped,
+            "curve_set": curve_set,
             "curves": curves,
-            "dorf_indices": [int(dorf_index[c]) for c in curves],
+            "curve_names": [names[c] for c in curves],
+            "curve_families": [families[c] for c in curves],
             "exposures": exposures,
             "size": size,
             "scene_mean": SCENE_MEAN,
@@ -459,7 +498,149 @@ def evaluate(
     result["per_exposure"] = {
         _stop_key(u): _mean_tables([r for r in records if r["exposure_stops"] == u], methods) for u in exposures
     }
-    result["per_curve"] = {str(c): _mean_tables([r for r in records if r["test_curve"] == c], methods) for c in curves}
+    result["per_curve"] = {
+        str(c): {
+            "name": names[c],
+            "family": families[c],
+            **_mean_tables([r for r in records if r["test_curve"] == c], methods),
+        }
+        for c in curves
+    }
+    result["per_family"] = {
+        f: _mean_tables([r for r in records if r["curve_family"] == f], methods)
+        for f in dict.fromkeys(families[c] for c in curves)
+    }
+    result["per_image"] = records
+    result["config"]["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+REAL_METHODS = {  # key -> table label
+    "model": "model",
+    "model_no_hallucination": "model, no hallucination (g(D))",
+    "model_debevec_curve": "model with the Debevec curve (oracle)",
+    "inverse_srgb": "inverse sRGB (no hallucination)",
+    "gamma_2.2": "inverse gamma 2.2 (no hallucination)",
+    "debevec_curve": "Debevec curve of this camera (oracle, no hallucination)",
+}
+
+
+HDR_KEYS = ("pu21_psnr", "log_psnr", "pu21_psnr_overexposed")
+
+
+def _real_tables(records, methods):
+    """Mean ``curve`` and ``hdr`` tables over real-stack records (nan-mean for the over-exposed score)."""
+
+    def mean(values):
+        values = np.asarray(values, np.float64)
+        values = values[~np.isnan(values)]
+        return float(values.mean()) if values.size else float("nan")
+
+    return {
+        "tables": {
+            "curve": {m: {"crf_rmse": mean([r["curve"][m]["crf_rmse"] for r in records])} for m in records[0]["curve"]},
+            "hdr": {
+                m: {key: mean([r["hdr"][m][key] for r in records]) for key in HDR_KEYS}
+                for m in methods
+            },
+        },
+        "counts": {
+            "images": len(records),
+            "overexposed_images": int(sum(r["overexposed_fraction"] > 0 for r in records)),
+        },
+    }
+
+
+def evaluate_real(
+    model,
+    stack_paths,
+    long_side=stack_lib.DEFAULT_LONG_SIDE,
+    pu21_peak=4000.0,
+    pu21_percentile=100.0,
+    oracle_curve=True,
+    progress=False,
+):
+    """Real-camera protocol: each single exposure of a photo stack against the stack's merged HDR.
+
+    Every stack (a folder with ``exposures.tsv``, or a folder of such folders: see
+    :func:`hdr_keras.stack.find_stacks`) is downscaled to ``long_side``, aligned (MTB), calibrated
+    and merged (Debevec) by :func:`hdr_keras.stack.load_stack`. Each aligned frame ``L`` is then
+    reconstructed by the model and by fixed curves, and scored like the synthetic protocol's HDR
+    table (scale matching on the pixels not over-exposed in ``L``, PU21 PSNR overall and in the
+    over-exposed pixels of ``L``, log PSNR) against the merged HDR. The Debevec response of the
+    stack is this camera's curve, the oracle (``debevec_curve``: the 8-bit values looked up per
+    channel; ``model_debevec_curve``: the model given its channel mean on the 1024 grid, when
+    ``oracle_curve``). The ``curve`` table is the RMSE of each inverse curve against that
+    channel-mean Debevec curve.
+
+    Returns a JSON-ready dict: ``config``, ``tables`` (``curve``, ``hdr``), ``counts``,
+    ``per_stack`` (same structure, keyed by stack name) and ``per_image`` records.
+    """
+    start = time.perf_counter()
+    folders = [f for path in ([stack_paths] if isinstance(stack_paths, (str, pathlib.Path)) else stack_paths)
+               for f in stack_lib.find_stacks(path)]
+    methods = ["model", "model_no_hallucination"] + (["model_debevec_curve"] if oracle_curve else [])
+    methods += ["inverse_srgb", "gamma_2.2", "debevec_curve"]
+    fixed = {"inverse_srgb": crf.srgb_inverse_curve(), "gamma_2.2": gamma_curve()}
+    estimate, with_curve, apply_curves_fn = _compiled(model)
+    stacks, records = [], []
+    for folder in folders:
+        stack = stack_lib.load_stack(folder, long_side)
+        debevec = stack_lib.inverse_curve(stack.response)
+        frames = stack.images.astype(np.float32) / 255.0
+        applied = np.asarray(apply_curves_fn(frames, np.stack(list(fixed.values()))))
+        middle = float(stack.times[len(stack.times) // 2])
+        for e, ldr in enumerate(frames):
+            out = {key: np.asarray(value)[0] for key, value in estimate(ldr[None]).items()}
+            predictions = {
+                "model": out["hdr"],
+                "model_no_hallucination": out["linear"],
+                "inverse_srgb": applied[0, e],
+                "gamma_2.2": applied[1, e],
+                "debevec_curve": stack_lib.apply_response(stack.images[e], stack.response),
+            }
+            if oracle_curve:
+                predictions["model_debevec_curve"] = np.asarray(with_curve(ldr[None], debevec[None]))[0]
+            reference = _Reference(stack.hdr, ldr, pu21_peak, pu21_percentile)
+            curves = {"model": out["inverse_crf"], **fixed}
+            records.append({
+                "stack": stack.name,
+                "file": stack.files[e],
+                "exposure_time_s": float(stack.times[e]),
+                "exposure_stops": math.log2(float(stack.times[e]) / middle),
+                "overexposed_fraction": float(metrics.overexposed_mask(ldr).mean()),
+                "curve": {name: {"crf_rmse": metrics.crf_rmse(curve, debevec)} for name, curve in curves.items()},
+                "hdr": {name: reference.scores(predictions[name]) for name in methods},
+            })
+            if progress:
+                print(f"evaluate: {stack.name}/{stack.files[e]} done", file=sys.stderr)
+        stacks.append({
+            "name": stack.name,
+            "folder": str(folder),
+            "files": list(stack.files),
+            "exposure_times_s": [float(t) for t in stack.times],
+            "mtb_shifts_xy": stack.shifts.tolist(),
+            "aligned_size_hw": list(stack.hdr.shape[:2]),
+            "debevec_response": stack.response.tolist(),
+        })
+    result = {
+        "config": {
+            "protocol": "real exposure stacks: MTB alignment, Debevec calibration and merge as the reference; "
+            "each aligned single exposure (the camera's 8-bit photo) scored against it",
+            "stacks": stacks,
+            "long_side": long_side,
+            "calibration": {"samples": stack_lib.CALIBRATION_SAMPLES, "lambda": stack_lib.CALIBRATION_LAMBDA},
+            "psnr_cap_db": PSNR_CAP,
+            "pu21": {"parameters": "banding_glare", "psnr_peak": metrics.PU21_PSNR_PEAK,
+                     "peak_cd_m2": pu21_peak, "reference_percentile": pu21_percentile},
+            "overexposed_threshold": 249 / 255,
+            "methods": {name: REAL_METHODS[name] for name in methods},
+        }
+    }
+    result.update(_real_tables(records, methods))
+    result["per_stack"] = {
+        s["name"]: _real_tables([r for r in records if r["stack"] == s["name"]], methods) for s in stacks
+    }
     result["per_image"] = records
     result["config"]["seconds"] = round(time.perf_counter() - start, 3)
     return result
@@ -474,22 +655,27 @@ def _fmt(value, digits=2):
     return f"{value:.{digits}f}"
 
 
+def _model_line(config):
+    line = f"preset `{config.get('preset', '?')}`"
+    if config.get("random_weights"):
+        line += ", **random weights (smoke test: the model's numbers are meaningless)**"
+    elif config.get("weights"):
+        line += f", weights `{pathlib.Path(config['weights']).name}` (sha256 `{config.get('weights_sha256', '?')[:12]}…`)"
+    return line
+
+
 def markdown(result):
     """The three tables of a result of :func:`evaluate` (plus run facts) as Markdown."""
     config, tables, counts = result["config"], result["tables"], result["counts"]
     files = config["files"]
-    lines = ["# HDR-Synth evaluation", ""]
-    model_line = f"preset `{config.get('preset', '?')}`"
-    if config.get("random_weights"):
-        model_line += ", **random weights (smoke test: the model's numbers are meaningless)**"
-    elif config.get("weights"):
-        model_line += f", weights `{pathlib.Path(config['weights']).name}` (sha256 `{config.get('weights_sha256', '?')[:12]}…`)"
-    lines.append(f"- Model: {model_line}")
+    lines = ["# HDR-Synth evaluation", "", f"- Model: {_model_line(config)}"]
+    if config.get("dtype"):
+        lines.append(f"- Compute dtype: {config['dtype']} ({config.get('dtype_reason', '')})")
     lines.append(
-        f"- Test set: {len(files)} HDR scene(s) x {len(config['curves'])} DoRF test curve(s) x "
+        f"- Test set: {len(files)} HDR scene(s) x {len(config['curves'])} {config['curve_set']} test curve(s) x "
         f"{len(config['exposures'])} exposure(s) ({', '.join(_stop_key(u) for u in config['exposures'])} stops) "
         f"= {counts['images']} LDR images, {config['size']}x{config['size']}, no noise, "
-        + (f"JPEG quality {config['jpeg_quality']}" if config["jpeg_quality"] is not None else "no JPEG")
+        + (f"JPEG quality {config['jpeg_quality']} (4:2:0)" if config["jpeg_quality"] is not None else "no JPEG")
     )
     if config["skipped"]:
         lines.append(f"- Skipped files: {', '.join(pathlib.Path(s['file']).name for s in config['skipped'])}")
@@ -503,9 +689,8 @@ def markdown(result):
         "| method | inverse-curve RMSE | linear PSNR (dB) vs C(Ht) |",
         "|---|---:|---:|",
     ]
-    labels = {"model": "model (g(D))", "gamma_2.2": "inverse gamma 2.2", "emor_mean": "EMoR mean curve g0", "true_curve": "true curve"}
     for method, row in tables["curve"].items():
-        lines.append(f"| {labels[method]} | {_fmt(row['crf_rmse'], 4)} | {_fmt(row['linear_psnr'])} |")
+        lines.append(f"| {CURVE_LABELS[method]} | {_fmt(row['crf_rmse'], 4)} | {_fmt(row['linear_psnr'])} |")
     lines += [
         "",
         "## Final HDR vs H t (after scale matching)",
@@ -518,14 +703,102 @@ def markdown(result):
             f"| {config['methods'].get(method, method)} | {_fmt(row['pu21_psnr'])} | {_fmt(row['log_psnr'])} | "
             f"{_fmt(row['pu21_psnr_overexposed'])} |"
         )
+    families = [part["family"] for part in result["per_curve"].values()]
+    lines += _breakdown(
+        "Per curve family", [(f"{families.count(f)} curve(s)", f, part) for f, part in result["per_family"].items()]
+    )
+    curves = [(f"{c} `{part['name']}`", part["family"], part) for c, part in result["per_curve"].items()]
+    lines += _breakdown("Per curve", curves)
     pu21 = config["pu21"]
     lines += [
+        "Δ: model minus inverse sRGB (PU21 PSNR, dB).",
         "",
         f"Over-exposed column: mean over the {counts['overexposed_images']} of {counts['images']} images with "
         "pixels >= 249/255 in the LDR. PU21 `banding_glare`, PSNR peak "
         f"{pu21['psnr_peak']:g}; reference {'maximum' if pu21['reference_percentile'] == 100 else str(pu21['reference_percentile']) + 'th percentile'} "
         f"-> {pu21['peak_cd_m2']:g} cd/m^2. Scale: median log ratio over the pixels not over-exposed. "
         f"PSNRs capped at {config['psnr_cap_db']:g} dB. See docs/evaluate.md.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _breakdown(title, parts):
+    """Markdown rows of the key numbers per (label, family, ``{tables, counts}``) part."""
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        "| curves | family | images | curve RMSE model | curve RMSE inv. sRGB | PU21 model | PU21 inv. sRGB | "
+        "Δ | PU21 model, true curve | PU21 over-exp. model | PU21 over-exp. inv. sRGB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, family, part in parts:
+        curve, hdr = part["tables"]["curve"], part["tables"]["hdr"]
+        oracle = hdr.get("model_true_curve", {}).get("pu21_psnr")
+        lines.append(
+            f"| {label} | {family} | {part['counts']['images']} | {_fmt(curve['model']['crf_rmse'], 4)} | "
+            f"{_fmt(curve['inverse_srgb']['crf_rmse'], 4)} | {_fmt(hdr['model']['pu21_psnr'])} | "
+            f"{_fmt(hdr['inverse_srgb']['pu21_psnr'])} | "
+            f"{_fmt(hdr['model']['pu21_psnr'] - hdr['inverse_srgb']['pu21_psnr'])} | {_fmt(oracle)} | "
+            f"{_fmt(hdr['model']['pu21_psnr_overexposed'])} | {_fmt(hdr['inverse_srgb']['pu21_psnr_overexposed'])} |"
+        )
+    lines.append("")
+    return lines
+
+
+def markdown_real(result):
+    """The tables of a result of :func:`evaluate_real` as Markdown."""
+    config, tables, counts = result["config"], result["tables"], result["counts"]
+    methods = list(config["methods"])
+    lines = ["# Real-camera evaluation (exposure stacks)", "", f"- Model: {_model_line(config)}"]
+    if config.get("dtype"):
+        lines.append(f"- Compute dtype: {config['dtype']} ({config.get('dtype_reason', '')})")
+    for s in config["stacks"]:
+        frames = ", ".join(f"{f} ({t:g} s, shift {dx:+d},{dy:+d})" for f, t, (dx, dy) in zip(
+            s["files"], s["exposure_times_s"], s["mtb_shifts_xy"]))
+        height, width = s["aligned_size_hw"]
+        lines.append(f"- Stack `{s['name']}`: {frames}; aligned crop {width}x{height} px")
+    lines += [
+        f"- Frames downscaled to a long side of {config['long_side']} px, aligned (MTB), Debevec-calibrated "
+        "and merged into the reference; each aligned frame scored against it.",
+        "",
+        "## Inverse curve vs the Debevec curve (channel mean)",
+        "",
+        "| method | inverse-curve RMSE |",
+        "|---|---:|",
+    ]
+    for method, row in tables["curve"].items():
+        lines.append(f"| {CURVE_LABELS[method]} | {_fmt(row['crf_rmse'], 4)} |")
+    lines += [
+        "",
+        "## Final HDR vs the merged stack (after scale matching)",
+        "",
+        "| method | PU21 PSNR (dB) | log PSNR (dB) | PU21 PSNR over-exposed (dB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for method, row in tables["hdr"].items():
+        lines.append(
+            f"| {config['methods'][method]} | {_fmt(row['pu21_psnr'])} | {_fmt(row['log_psnr'])} | "
+            f"{_fmt(row['pu21_psnr_overexposed'])} |"
+        )
+    lines += [
+        "",
+        "## Per exposure: PU21 PSNR (dB), over-exposed pixels in brackets",
+        "",
+        "| stack | file | stops | over-exp. | " + " | ".join(methods) + " |",
+        "|---|---|---:|---:|" + "---:|" * len(methods),
+    ]
+    for r in result["per_image"]:
+        cells = [f"{_fmt(r['hdr'][m]['pu21_psnr'])} ({_fmt(r['hdr'][m]['pu21_psnr_overexposed'])})" for m in methods]
+        lines.append(
+            f"| {r['stack']} | {r['file']} | {r['exposure_stops']:+.1f} | {100 * r['overexposed_fraction']:.1f}% | "
+            + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        f"Over-exposed column: mean over the {counts['overexposed_images']} of {counts['images']} frames with pixels "
+        ">= 249/255. The merged reference is itself clipped where every frame is over-exposed. See docs/evaluate.md.",
         "",
     ]
     return "\n".join(lines)
@@ -574,22 +847,35 @@ def add_arguments(parser):
     weights.add_argument("--random_weights", action="store_true",
                          help="evaluate a randomly initialised model (seed 0): smoke test only, the numbers mean nothing")
     parser.add_argument("--crf_dir", default=str(crf.DEFAULT_CRF_DIR),
-                        help="folder with dorf_curves.npz and invemor.txt (default: %(default)s)")
+                        help="folder with dorf_curves.npz, modern_curves.npz and invemor.txt (default: %(default)s)")
+    parser.add_argument("--curve_set", default="dorf", choices=crf.CURVE_SETS,
+                        help="test curves: the 10 DoRF test curves or the modern camera / display test curves "
+                        "(default: %(default)s)")
     parser.add_argument("--curves", nargs="+", default=None,
-                        help="indices 0..9 of the DoRF test curves to use, e.g. 0,1 (default: all 10)")
+                        help="indices into the test curves of --curve_set, e.g. 0,1 (default: all)")
     parser.add_argument("--exposures", nargs="+", default=None,
                         help="exposure stops u (t = 2^u), e.g. --exposures=-3,0,3 or --exposures -3 0 3 "
                         "(default: -3,-2,-1,0,1,2,3)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side of the square test crops (default: %(default)s)")
     parser.add_argument("--max_images", type=int, default=None, help="use at most this many HDR files (first by name)")
-    parser.add_argument("--jpeg_quality", type=int, default=None, help="JPEG-compress the LDRs at this quality (default: no JPEG)")
+    parser.add_argument("--jpeg_quality", type=int, default=None,
+                        help="JPEG-compress the LDRs at this quality, 4:2:0 chroma subsampling (default: no JPEG)")
     parser.add_argument("--batch_size", type=int, default=1, help="LDRs per model call (default: %(default)s)")
     parser.add_argument("--pu21_peak", type=float, default=4000.0,
                         help="cd/m^2 of the reference maximum (or --pu21_percentile) for PU21 (default: %(default)s)")
     parser.add_argument("--pu21_percentile", type=float, default=100.0,
                         help="percentile of the reference mapped to --pu21_peak (default: %(default)s, the maximum)")
-    parser.add_argument("--oracle_curve", action="store_true",
-                        help="also score the model given the true inverse curve (doubles the run time)")
+    parser.add_argument("--no_oracle_curve", dest="oracle_curve", action="store_false",
+                        help="skip the row of the model given the true inverse curve (saves one of two model calls "
+                        "per image)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="compute dtype of the networks; auto picks bfloat16 only on a CPU with AMX or "
+                        "AVX512-BF16 or a bfloat16 GPU; logged and written to the report (default: %(default)s)")
+    parser.add_argument("--real_stack", default=None, metavar="DIR",
+                        help="run the real-camera protocol instead: DIR holds photos and exposures.tsv, or "
+                        "sub-folders that do (e.g. ../shared/data/real)")
+    parser.add_argument("--long_side", type=int, default=stack_lib.DEFAULT_LONG_SIDE,
+                        help="with --real_stack: downscale the photos to this long side (default: %(default)s)")
     parser.add_argument("--out", default=None, help="write the JSON report here")
     parser.add_argument("--markdown", default=None, help="write the Markdown tables here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no tables on stdout")
@@ -598,6 +884,9 @@ def add_arguments(parser):
 
 def run(args):
     """Runs the ``evaluate`` subcommand; returns the process exit code."""
+    from hdr_keras.quiet import import_tensorflow
+
+    import_tensorflow()  # first import of TensorFlow: without its C++ start-up noise
     from hdr_keras import pretrained
 
     try:
@@ -612,50 +901,68 @@ def run(args):
     if args.size < 16:
         print("error: --size must be at least 16", file=sys.stderr)
         return 2
+    if args.long_side < 64:
+        print("error: --long_side must be at least 64", file=sys.stderr)
+        return 2
+    if args.real_stack is not None:
+        try:
+            stack_lib.find_stacks(args.real_stack)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 
     weights = None
     if not args.random_weights:
-        weights = args.weights
-        if weights is None:
-            weights = pretrained.shipped_weights(args.preset)
-        if weights is None:
-            print(
-                f"error: no weights are shipped for preset {args.preset!r}; pass --weights FILE "
-                "(or --random_weights for a smoke test whose numbers mean nothing)",
-                file=sys.stderr,
-            )
-            return 2
-        if not pathlib.Path(weights).is_file():
-            print(f"error: {weights}: weights file not found", file=sys.stderr)
+        try:
+            weights = pretrained.resolve_weights(args.preset, args.weights, random_flag="--random_weights")
+        except (FileNotFoundError, pretrained.MissingWeightsError) as error:
+            print(f"error: {error}", file=sys.stderr)
             return 2
 
     import keras
 
+    from hdr_keras import precision
+
+    dtype, dtype_reason = precision.resolve(args.dtype)
+    print(f"evaluate: compute dtype {dtype} ({dtype_reason})", file=sys.stderr)
     if args.random_weights:
         keras.utils.set_random_seed(0)
     try:
-        model = pretrained.build_model(args.preset, weights)
-    except (ValueError, OSError) as error:
-        print(f"error: cannot build the model: {error}", file=sys.stderr)
+        with precision.policy_scope(dtype):
+            model = pretrained.build_model(args.preset, weights)
+    except pretrained.WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
 
     start = time.perf_counter()
     try:
-        result = evaluate(
-            model,
-            args.hdr_dir,
-            crf_dir=args.crf_dir,
-            curves=curves,
-            exposures=exposures,
-            size=args.size,
-            jpeg_quality=args.jpeg_quality,
-            max_images=args.max_images,
-            batch_size=args.batch_size,
-            pu21_peak=args.pu21_peak,
-            pu21_percentile=args.pu21_percentile,
-            oracle_curve=args.oracle_curve,
-            progress=not args.quiet,
-        )
+        if args.real_stack is not None:
+            result = evaluate_real(
+                model,
+                args.real_stack,
+                long_side=args.long_side,
+                pu21_peak=args.pu21_peak,
+                pu21_percentile=args.pu21_percentile,
+                oracle_curve=args.oracle_curve,
+                progress=not args.quiet,
+            )
+        else:
+            result = evaluate(
+                model,
+                args.hdr_dir,
+                crf_dir=args.crf_dir,
+                curve_set=args.curve_set,
+                curves=curves,
+                exposures=exposures,
+                size=args.size,
+                jpeg_quality=args.jpeg_quality,
+                max_images=args.max_images,
+                batch_size=args.batch_size,
+                pu21_peak=args.pu21_peak,
+                pu21_percentile=args.pu21_percentile,
+                oracle_curve=args.oracle_curve,
+                progress=not args.quiet,
+            )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -666,13 +973,16 @@ def run(args):
             "weights": None if weights is None else str(weights),
             "weights_sha256": None if weights is None else pretrained.sha256(weights),
             "random_weights": bool(args.random_weights),
-            "hdr_dir": str(args.hdr_dir),
+            "dtype": dtype,
+            "dtype_reason": dtype_reason,
             "seconds": round(time.perf_counter() - start, 3),
         }
     )
+    if args.real_stack is None:
+        config["hdr_dir"] = str(args.hdr_dir)
     # keep the config first in the JSON
     result = {"config": config, **{k: v for k, v in result.items() if k != "config"}}
-    text = markdown(result)
+    text = markdown(result) if args.real_stack is None else markdown_real(result)
     if args.out:
         write_json(result, args.out)
     if args.markdown:

@@ -6,28 +6,38 @@ SavedModel (``export_dir/<version>/``, the layout TF Serving loads), two signatu
   ``hdr`` float32 [N, H, W, 3] (linear radiance, >= 0) and ``inverse_crf`` float32 [N, 1024].
 - ``serving_bytes``: ``image_bytes`` string [N] (encoded JPEG / PNG / BMP / GIF; all images of
   one request the same size) -> the same outputs, decoded as :func:`hdr_keras.io.read_ldr`
-  does (see :func:`decode_image_bytes`) except that EXIF orientation is not applied.
+  does (see :func:`decode_image_bytes`) except that EXIF orientation is not applied. The sizes
+  the images declare in their headers are read before anything is decoded: a request above
+  ``max_pixels`` in all (fixed at export, default :data:`DEFAULT_MAX_PIXELS`) or in another
+  format fails with InvalidArgument, so a tiny file declaring a huge image cannot exhaust memory.
+
+:func:`export_savedmodel` writes a version into a hidden sibling folder and swaps it in with a
+rename, so a kill at any moment leaves the old version or the new one, complete.
 
 TFLite: the same computation with batch 1, ``ldr`` [1, H, W, 3] (H and W dynamic unless a size
 is fixed), one ``serving_default`` signature, TFLite builtin ops only (no Flex / Select TF
 ops, so the Python LiteRT runtime and phones run it without the Flex delegate). Variants:
 ``fp32``; ``fp16`` (float16 weights, float32 compute); ``int8`` (dynamic-range quantisation:
-int8 weights, float32 activations quantised on the fly).
+int8 weights, float32 activations quantised on the fly), written only on request: with the
+shipped weights its ``hdr`` is far off (README, "Accuracy against Keras").
 
 Client helpers build the TF Serving request bodies (REST JSON in row ``instances`` and columnar
 ``inputs`` forms, gRPC ``PredictRequest``) and decode the responses.
 """
 
 import base64
+import ctypes
+import errno
 import os
 import pathlib
 import shutil
 import tempfile
+import uuid
 
 import numpy as np
 import tensorflow as tf
 
-from hdr_keras import pretrained
+from hdr_keras import filelock
 
 SIGNATURE_KEY = "serving_default"
 BYTES_SIGNATURE_KEY = "serving_bytes"
@@ -35,9 +45,15 @@ INPUT_KEY = "ldr"
 BYTES_INPUT_KEY = "image_bytes"
 OUTPUT_KEYS = ("hdr", "inverse_crf")
 TFLITE_VARIANTS = ("fp32", "fp16", "int8")
+DEFAULT_TFLITE_VARIANTS = ("fp32", "fp16")
+"""What the export writes unless told otherwise: the variants that are usable with the shipped weights."""
+DEFAULT_MAX_PIXELS = 16_000_000
+"""Default cap on the pixels (summed over the images) of one ``serving_bytes`` request: 16 MP."""
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
+_BMP_MAGIC = b"BM"
+_GIF_MAGIC = b"GIF8"
 
 
 # --------------------------------------------------------------------------- serving module
@@ -71,12 +87,77 @@ def decode_image_bytes(data):
     return tf.ensure_shape(image, [None, None, 3])
 
 
+def declared_size(data):
+    """(height, width) int64 [2] an encoded image (scalar string) declares, without decoding it.
+
+    Read from the PNG IHDR chunk, the JPEG SOF marker (``tf.image.extract_jpeg_shape``), the
+    BMP info header or the GIF logical screen; [-1, -1] for any other format.
+    """
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
+    octets = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def number(offset, count, big_endian):
+        order = range(count) if big_endian else reversed(range(count))
+        value = tf.constant(0, tf.int64)
+        for i in order:
+            value = value * 256 + octets[offset + i]
+        return value
+
+    def signed32(value):
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    def png():
+        return tf.stack([number(20, 4, True), number(16, 4, True)])
+
+    def jpeg():
+        return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
+
+    def bmp():
+        return tf.stack([signed32(number(22, 4, False)), signed32(number(18, 4, False))])
+
+    def gif():
+        return tf.stack([number(8, 2, False), number(6, 2, False)])
+
+    def unknown():
+        return tf.constant([-1, -1], tf.int64)
+
+    magics = (_PNG_MAGIC, _JPEG_MAGIC, _BMP_MAGIC, _GIF_MAGIC)
+    matches = tf.stack([tf.equal(tf.strings.substr(data, 0, len(m)), m) for m in magics] + [True])
+    index = tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32)
+    return tf.switch_case(index, [png, jpeg, bmp, gif, unknown])
+
+
+def check_request_size(image_bytes, max_pixels=DEFAULT_MAX_PIXELS):
+    """Assertions that ``image_bytes`` (string [N]) are PNG/JPEG/BMP/GIF declaring <= ``max_pixels`` in all.
+
+    Only the headers are read. Run the decoding under ``tf.control_dependencies`` of the
+    returned ops: a failing request raises InvalidArgument with the declared sizes.
+    """
+    sizes = tf.map_fn(declared_size, image_bytes, fn_output_signature=tf.TensorSpec([2], tf.int64))
+    pixels = tf.reduce_sum(tf.minimum(sizes[:, 0] * sizes[:, 1], int(max_pixels) + 1))
+    known = tf.reduce_all(sizes >= 0)
+    return [
+        tf.debugging.Assert(known, ["serving_bytes: an image is not a PNG, JPEG, BMP or GIF (unknown file signature)"]),
+        tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(known), pixels <= int(max_pixels)),
+            [
+                f"serving_bytes: the images of this request declare more than {int(max_pixels)} pixels in all, "
+                "this model's limit (send smaller images, or re-export with a larger --max_megapixels); "
+                "declared (height, width) of each image:",
+                sizes,
+            ],
+            summarize=32,
+        ),
+    ]
+
+
 class ServingModule(tf.Module):
     """A ``tf.Module`` with the serving signatures of a built SingleHDR as ``tf.function`` s.
 
     ``serve(ldr)`` takes float32 ``ldr`` of ``input_shape`` (default [None, None, None, 3]) and
     returns ``{"hdr", "inverse_crf"}`` with BatchNorm in inference mode; ``serve_bytes`` (only
-    with ``bytes_signature``) takes string [None] encoded images.
+    with ``bytes_signature``) takes string [None] encoded images and refuses, before decoding,
+    a request declaring more than ``max_pixels`` pixels in all (:func:`check_request_size`).
 
     Only the ``tf.Variable`` s that the traced functions read are tracked (``model_variables``),
     not the Keras model object: a SavedModel that tracks the Keras 3 variable objects converts to
@@ -84,7 +165,9 @@ class ServingModule(tf.Module):
     that fails at run time, while this one freezes to constants.
     """
 
-    def __init__(self, model, input_shape=(None, None, None, 3), bytes_signature=True, name=None):
+    def __init__(
+        self, model, input_shape=(None, None, None, 3), bytes_signature=True, max_pixels=DEFAULT_MAX_PIXELS, name=None
+    ):
         super().__init__(name=name)
 
         def serve(ldr):
@@ -93,6 +176,8 @@ class ServingModule(tf.Module):
 
         def serve_bytes(image_bytes):
             spec = tf.TensorSpec([None, None, 3], tf.float32)
+            with tf.control_dependencies(check_request_size(image_bytes, max_pixels)):
+                image_bytes = tf.identity(image_bytes)
             return self.serve(tf.map_fn(decode_image_bytes, image_bytes, fn_output_signature=spec))
 
         self.serve = tf.function(
@@ -118,55 +203,79 @@ class ServingModule(tf.Module):
         return signatures
 
 
-def export_savedmodel(model, export_dir, version=1, bytes_signature=True, overwrite=False):
+def export_savedmodel(
+    model, export_dir, version=1, bytes_signature=True, overwrite=False, max_pixels=DEFAULT_MAX_PIXELS
+):
     """Writes ``model`` as a SavedModel at ``export_dir/<version>/``; returns that path.
 
     ``version`` must be a positive integer (TF Serving loads numeric subdirectories only and
     serves the highest by default). An existing version directory raises FileExistsError
-    unless ``overwrite``.
+    unless ``overwrite``. ``max_pixels`` caps a ``serving_bytes`` request (see :class:`ServingModule`).
+
+    The SavedModel is written to a hidden sibling ``.<version>.partial-<id>`` (which TF Serving
+    ignores) and renamed into place; an existing version is swapped with it in one atomic
+    exchange (``renameat2(RENAME_EXCHANGE)``), so a kill at any moment leaves the old version or
+    the new one, complete, never an absent or half-written one. Exports of one version are
+    serialised by a lock file ``.<version>.lock``; hidden siblings that a killed export left
+    behind are removed first.
     """
     version = int(version)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
-    path = pathlib.Path(export_dir) / str(version)
-    if path.exists():
-        if not overwrite:
+    export_dir = pathlib.Path(export_dir)
+    path = export_dir / str(version)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    with filelock.hold(export_dir / f".{version}.lock"):  # one export of a version at a time
+        _recover_version(path)
+        if path.exists() and not overwrite:
             raise FileExistsError(f"{path} already exists (pass overwrite=True / --overwrite to replace it)")
-        shutil.rmtree(path)
-    module = ServingModule(model, bytes_signature=bytes_signature)
-    tf.saved_model.save(module, str(path), signatures=module.signatures())
+        partial = export_dir / f".{version}.partial-{uuid.uuid4().hex[:12]}"
+        try:
+            module = ServingModule(model, bytes_signature=bytes_signature, max_pixels=max_pixels)
+            tf.saved_model.save(module, str(partial), signatures=module.signatures())
+            _swap_in(partial, path)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     return path
 
 
-# --------------------------------------------------------------------------- weights
+def _recover_version(path):
+    """Undoes what a killed :func:`export_savedmodel` of ``path`` left: restores ``path`` from a
+    ``.<version>.old-*`` sibling if it is missing (a kill between the two renames of the fallback
+    swap), then removes the hidden ``.partial-*`` / ``.old-*`` siblings."""
+    siblings = sorted(path.parent.glob(f".{path.name}.old-*")) + sorted(path.parent.glob(f".{path.name}.partial-*"))
+    for sibling in siblings:
+        if ".old-" in sibling.name and not path.exists():
+            os.rename(sibling, path)
+        else:
+            shutil.rmtree(sibling, ignore_errors=True)
 
 
-class MissingWeightsError(ValueError):
-    """No weights given, none shipped for the preset, and random weights not allowed."""
+def _rename_exchange(a, b):
+    """Atomically swaps the paths ``a`` and ``b`` (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
-def resolve_weights(preset, weights=None, allow_random_weights=False):
-    """The weights file to export: ``weights`` if given, else the preset's shipped weights.
-
-    Returns None (random initial weights) only with ``allow_random_weights``; otherwise a
-    preset without shipped weights raises :class:`MissingWeightsError` saying what to pass.
-    A given ``weights`` file that does not exist raises FileNotFoundError naming it.
-    """
-    if weights:
-        weights = pathlib.Path(weights)
-        if not weights.is_file():
-            raise FileNotFoundError(f"{weights}: weights file not found")
-        return weights
-    shipped = pretrained.shipped_weights(preset)
-    if shipped is not None:
-        return shipped
-    if allow_random_weights:
-        return None
-    raise MissingWeightsError(
-        f"no weights are shipped for preset {preset!r} (expected {pretrained.WEIGHTS_DIR / (preset + '.weights.h5')}); "
-        "pass --weights PATH to a .weights.h5 file of the whole SingleHDR, or --allow_random_weights "
-        "for a smoke test with random initial weights (its outputs are meaningless)"
-    )
+def _swap_in(new, path):
+    """Moves the complete folder ``new`` to ``path``; an old ``path`` ends up at ``new`` (then removed)."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if _rename_exchange(new, path):
+        return
+    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+    os.rename(path, old)  # a kill here leaves `old`, which _recover_version moves back
+    os.rename(new, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- TFLite
@@ -200,7 +309,7 @@ def tflite_converter(saved_model_dir, variant="fp32"):
     return converter
 
 
-def convert_tflite(model, variants=TFLITE_VARIANTS, size=None):
+def convert_tflite(model, variants=DEFAULT_TFLITE_VARIANTS, size=None):
     """TFLite flatbuffers of ``model``: ``{variant: bytes}`` for each of ``variants``.
 
     Input ``ldr`` float32 [1, H, W, 3]; ``size=(H, W)`` fixes H and W, None leaves them

@@ -10,8 +10,10 @@ Conventions used throughout:
   the path as given by the caller, followed by the reason.
 """
 
+from io import BytesIO
 import os
 import pathlib
+import stat
 
 import cv2
 import numpy as np
@@ -46,11 +48,15 @@ def _check_file(path):
 
     Returns the first 32 bytes of the file (for format sniffing).
     """
-    p = pathlib.Path(path)
-    if not p.exists():
-        raise ImageReadError(f"{path}: file not found")
-    if not p.is_file():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as e:  # a symlink loop (ELOOP), a name too long, no permission on a folder
+        raise ImageReadError(f"{path}: cannot open ({e.strerror or e})") from e
+    if not stat.S_ISREG(mode):
         raise ImageReadError(f"{path}: not a regular file")
+    p = pathlib.Path(path)
     try:
         with open(p, "rb") as f:
             head = f.read(32)
@@ -118,7 +124,10 @@ def _read_exr(path):
 
 
 def _read_radiance(path):
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:  # e.g. a header declaring 100000x100000 (OpenCV refuses to allocate it)
+        raise ImageReadError(f"{path}: cannot read Radiance HDR file ({getattr(e, 'err', e)})") from e
     if image is None:
         raise ImageReadError(f"{path}: cannot read Radiance HDR file (corrupt or not RGBE)")
     if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
@@ -195,7 +204,7 @@ def write_hdr(path, image):
 # --------------------------------------------------------------------------- LDR
 
 
-def read_ldr(path, min_size=8):
+def read_ldr(path, min_size=8, max_pixels=None, notice=None):
     """Read a photo (JPEG, PNG, TIFF, BMP, WebP, ... as readable by Pillow).
 
     8-bit data is divided by 255, 16-bit PNG/TIFF by 65535 (decoded with
@@ -203,11 +212,18 @@ def read_ldr(path, min_size=8):
     Grayscale is repeated to 3 channels, alpha is dropped, palette/CMYK/YCbCr
     images are converted to RGB by Pillow, and the EXIF orientation is applied
     so the result is in displayed orientation. Files Pillow cannot identify
-    are tried with OpenCV (no EXIF orientation in that case).
+    are tried with OpenCV (no EXIF orientation in that case). An embedded ICC
+    profile other than sRGB is not applied, and an animated image gives its
+    first frame: both are reported through `notice`.
 
     Args:
         path: str or path-like.
         min_size: smallest accepted height and width, in pixels.
+        max_pixels: largest accepted width * height, checked on the size the
+            file declares before anything is decoded; None: no limit but
+            Pillow's own (decompression bomb) limit.
+        notice: called with a message (``"<path>: ..."``) for what is read but
+            not honoured (colour profile, animation frames); None: silent.
 
     Returns:
         float32 array [H, W, 3], RGB, values in [0, 1] (sRGB-encoded as stored).
@@ -215,7 +231,8 @@ def read_ldr(path, min_size=8):
     Raises:
         ImageReadError: missing/empty file, not an image, truncated or corrupt
             data, an HDR file (by extension or magic bytes), a floating-point
-            image, or an image smaller than `min_size` on either side.
+            image, an image smaller than `min_size` on either side, or one
+            declaring more than `max_pixels` pixels.
     """
     head = _check_file(path)
     if (
@@ -236,6 +253,10 @@ def read_ldr(path, min_size=8):
         raise ImageReadError(f"{path}: cannot open image ({e})") from e
     else:
         with img:
+            _check_declared_size(img, path, max_pixels)
+            if notice is not None:
+                for message in _unhonoured(img, path):
+                    notice(message)
             image = _from_pillow(img, path, head)
     if image.shape[0] < min_size or image.shape[1] < min_size:
         raise ImageReadError(
@@ -243,6 +264,38 @@ def read_ldr(path, min_size=8):
             f"need at least {min_size} on each side"
         )
     return np.ascontiguousarray(image)
+
+
+def _check_declared_size(img, path, max_pixels):
+    """Raise ImageReadError if the opened (not yet decoded) `img` declares more than `max_pixels`."""
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageReadError(
+            f"{path}: image is {width}x{height} pixels ({width * height / 1e6:.1f} MP), "
+            f"above the limit of {max_pixels / 1e6:g} MP"
+        )
+
+
+def _unhonoured(img, path):
+    """Messages for what `read_ldr` ignores in the opened `img`: a non-sRGB ICC profile, extra frames."""
+    messages = []
+    icc = img.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(BytesIO(icc))).strip()
+        except Exception:  # an unparsable profile is as ignored as any other
+            name = "unreadable"
+        if "srgb" not in name.lower():
+            messages.append(
+                f"{path}: embedded colour profile '{name}' is not applied; the pixels are read as sRGB "
+                "(convert the photo to sRGB first for correct colours)"
+            )
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        messages.append(f"{path}: animated image with {frames} frames; only the first frame is used")
+    return messages
 
 
 def _is_16bit(img, head):
@@ -408,7 +461,7 @@ def list_images(inputs, exts):
     seen = set()
     result = []
     for p in found:
-        key = p.resolve()
+        key = os.path.realpath(p)  # unlike Path.resolve, never raises (a symlink loop fails when read)
         if key not in seen:
             seen.add(key)
             result.append(p)

@@ -1,6 +1,6 @@
 """Evaluation metrics for single-image HDR reconstruction, in pure numpy.
 
-Conventions (DESIGN.md section 6, "Evaluation without MATLAB"):
+Conventions (docs/design.md#evaluation):
 
 * Images are linear, float, shaped [H, W] or [H, W, C]; every function computes in float64 and
   returns a Python float.

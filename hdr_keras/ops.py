@@ -13,8 +13,10 @@ def apply_curve(images, curves):
     """Applies one curve per image: images [N, H, W, C], curves [N, 1024] -> [N, H, W, C].
 
     Linear interpolation at position ``x * 1023`` with ``x`` clamped to [0, 1]; the same curve
-    for every channel (DESIGN §2).
+    for every channel (docs/design.md#curves). Always computed and returned in float32, whatever the input
+    dtypes: in bfloat16 the position ``x * 1023`` rounds to steps of up to 4 samples (and to 1024).
     """
+    images = ops.cast(images, "float32")
     shape = ops.shape(images)
     batch = shape[0]
     flat = ops.reshape(ops.clip(images, 0.0, 1.0), (batch, -1)) * (CURVE_SAMPLES - 1)
@@ -22,7 +24,7 @@ def apply_curve(images, curves):
     frac = flat - lower
     offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * CURVE_SAMPLES, 1)
     index = ops.cast(lower, "int32") + offsets
-    table = ops.reshape(ops.cast(curves, images.dtype), (-1,))
+    table = ops.reshape(ops.cast(curves, "float32"), (-1,))
     v0 = ops.take(table, index)
     v1 = ops.take(table, index + 1)
     return ops.reshape(v0 + frac * (v1 - v0), shape)
@@ -84,9 +86,12 @@ def upsample2x_nearest(images):
 
 
 def monotone_curve(curves):
-    """Paper eq. 3 on curves [N, 1024]: non-decreasing, exactly 0 at 0 and 1 at 1."""
-    diffs = curves[:, 1:] - curves[:, :-1]
-    diffs = diffs - ops.minimum(ops.min(diffs, axis=1, keepdims=True), 0.0)
+    """Monotone projection of curves [N, 1024] (:func:`hdr_keras.crf.monotone_projection`), float32.
+
+    Non-decreasing, exactly 0 at 0 and 1 at 1: negative steps become 0, steps are normalised.
+    """
+    curves = ops.cast(curves, "float32")
+    diffs = ops.relu(curves[:, 1:] - curves[:, :-1])
     diffs = diffs + 1e-10  # a flat curve (all differences 0) becomes the identity, not 0 / 0
     diffs = diffs / ops.sum(diffs, axis=1, keepdims=True)
     inner = ops.minimum(ops.cumsum(diffs[:, :-1], axis=1), 1.0)

@@ -1,6 +1,6 @@
 """Model presets, as data: the config of every stage of :class:`SingleHDR`.
 
-``paper``: the authors' TF1 release layer by layer (DESIGN §4), so their checkpoints map on.
+``paper``: the authors' TF1 release layer by layer (docs/design.md#presets), so their checkpoints map on.
 ``lite``: the same stages and semantics with reduced widths and the curve estimated on a 4x
 smaller image; the preset this project trains and ships (small enough for a laptop CPU and TFLite).
 """

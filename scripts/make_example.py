@@ -5,7 +5,7 @@
 
 The sample: the middle rows of a CC0 Poly Haven panorama from ``../shared/data/hdr/val``
 (``st_fagans_interior_1k.hdr`` by default), normalised to mean 0.5, exposed at +1 stop, through
-DoRF test curve 0, 8-bit, JPEG quality 95 (DESIGN §2). With ``--weights`` it also runs the model
+DoRF test curve 0, 8-bit, JPEG quality 95 (docs/design.md#image-formation). With ``--weights`` it also runs the model
 and writes ``examples/before_after.jpg``, top to bottom: the photo; the linearised photo without hallucination,
 shown 3 stops darker (clipped areas go flat); the reconstructed HDR shown 3 stops darker.
 """

@@ -17,7 +17,9 @@ flags.DEFINE_string("data_dir", str(paths.DEFAULT_TRAIN_DIR), "Folder of trainin
 flags.DEFINE_string("crf_dir", str(crf.DEFAULT_CRF_DIR), "Folder of the curve tables.")
 flags.DEFINE_integer("crop_size", 288, "Side of the cached crops.")
 flags.DEFINE_integer("crops_per_image", 2, "Crops per image.")
-flags.DEFINE_integer("num_emor_curves", 191, "Random EMoR mixtures added to the DoRF training curves.")
+flags.DEFINE_list("curve_sets", list(crf.CURVE_SETS), "Training curve sets (dorf, modern).")
+flags.DEFINE_integer("modern_repeat", 3, "How often the modern training curves are listed.")
+flags.DEFINE_integer("num_emor_curves", 0, "Random EMoR mixtures added to the training curves.")
 flags.DEFINE_string("out_dir", ".devdata", "Output folder.")
 FLAGS = flags.FLAGS
 
@@ -27,7 +29,7 @@ def main(_):
     out.mkdir(parents=True, exist_ok=True)
     crops = data.load_crops(FLAGS.data_dir, out / "cache", FLAGS.crop_size, FLAGS.crops_per_image)
     np.save(out / "crops.npy", crops)
-    forward, inverse = crf.training_curves(FLAGS.crf_dir, FLAGS.num_emor_curves)
+    forward, inverse = crf.training_curves(FLAGS.crf_dir, FLAGS.num_emor_curves, 0, FLAGS.curve_sets, FLAGS.modern_repeat)
     np.savez(out / "curves.npz", forward=forward, inverse=inverse)
     print(f"wrote {out / 'crops.npy'} {crops.shape} and {out / 'curves.npz'} {forward.shape}")
 

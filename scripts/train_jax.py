@@ -1,18 +1,20 @@
 """Trains every stage of a preset, then the joint chain, with Keras on JAX, within a time budget.
 
 For accelerator machines that have JAX but no TensorFlow (a TensorFlow wheel is too large to
-carry). Same models (:mod:`hdr_keras.models`), tasks and losses (:mod:`hdr_keras.training`) and
-camera model (:mod:`hdr_keras.camera`) as ``train_stage.py``; differences: the whole step —
-augmentation (random scale, crop, rot90, flips) and camera synthesis — runs jitted on the
-device from a crop cache held in device memory, and there is no JPEG step (a TensorFlow op).
+carry). Same models (:mod:`hdr_keras.models`), tasks and losses (:mod:`hdr_keras.training`),
+augmentation (:func:`hdr_keras.data.augment_batch`) and camera model (:mod:`hdr_keras.camera`,
+JPEG included, through a host callback) as ``train_stage.py``; the difference: the whole step
+runs jitted on the device from a crop cache held in device memory, with no ``tf.data``.
 
-    KERAS_BACKEND=jax python scripts/train_jax.py --crops crops.npy --out_dir weights --budget 420
+    KERAS_BACKEND=jax python scripts/train_jax.py --crops=crops.npy --curves=curves.npz --out_dir=weights --budget=420
 
-``--crops``: float16 [M, S, S, 3] crops (``python scripts/pack_crops.py``). Writes
-``<stage>.weights.h5`` after each stage, ``single_hdr.weights.h5`` and ``log.tsv``.
+``--crops``: float16 [M, S, S, 3] crops and ``--curves``: ``forward``, ``inverse`` [K, 1024]
+(both from ``python scripts/pack_crops.py``). Starts from ``--init_weights`` (a whole-SingleHDR
+file) and/or ``--stage_weights_dir`` (``<stage>.weights.h5`` files), loaded strictly
+(:mod:`hdr_keras.pretrained`). Writes ``<stage>.weights.h5`` after each task, the whole chain
+``single_hdr.weights.h5`` at the end, and ``log.tsv``.
 """
 
-import argparse
 import os
 import pathlib
 import sys
@@ -21,57 +23,58 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from hdr_keras import camera as camera_lib  # noqa: E402
-from hdr_keras.models import SingleHDR  # noqa: E402
-from hdr_keras.training.tasks import TASKS, LossWeights  # noqa: E402
+from hdr_keras.presets import PRESETS  # noqa: E402
 
-
-def augment(crops, size):
-    """Random scale U(0.5, 2) (at least enough to fill ``size``), crop, rot90 and flips of cached crops."""
-    source = crops.shape[1]
-    count = crops.shape[0]
-
-    def one(key):
-        k_pick, k_scale, k_x, k_y, k_rot, k_flip = jax.random.split(key, 6)
-        image = crops[jax.random.randint(k_pick, (), 0, count)].astype(jnp.float32)
-        low = max(0.5, size / source)
-        scale = jax.random.uniform(k_scale, (), minval=low, maxval=max(2.0, low))
-        span = size - source * scale
-        shift = jnp.stack([jax.random.uniform(k_y, (), minval=span, maxval=0.0), jax.random.uniform(k_x, (), minval=span, maxval=0.0)])
-        image = jax.image.scale_and_translate(
-            image, (size, size, 3), (0, 1), jnp.stack([scale, scale]), shift, method="linear", antialias=True
-        )
-        image = jax.lax.switch(jax.random.randint(k_rot, (), 0, 4), [lambda x, k=k: jnp.rot90(x, k) for k in range(4)], image)
-        flips = jax.random.bernoulli(k_flip, 0.5, (2,))
-        image = jnp.where(flips[0], image[:, ::-1], image)
-        image = jnp.where(flips[1], image[::-1], image)
-        return jnp.maximum(image, 0.0)
-
-    return one
+flags.DEFINE_string("crops", None, "Float16 crop cache [M, S, S, 3] (.npy).", required=True)
+flags.DEFINE_string("curves", None, "Training curves .npz with forward and inverse [K, 1024].", required=True)
+flags.DEFINE_string("out_dir", None, "Folder for the weights files and log.tsv.", required=True)
+flags.DEFINE_enum("preset", "lite", sorted(PRESETS), "Model preset (hdr_keras/presets.py).")
+flags.DEFINE_float("budget", 420.0, "Seconds of training in all (compilation excluded).")
+flags.DEFINE_list("shares", ["deq=0.2", "lin=0.25", "hal=0.3", "joint=0.25"], "Tasks, in order, and their budget shares.")
+flags.DEFINE_integer("max_steps", 10**9, "Cap on the steps of each task (for smoke tests).")
+flags.DEFINE_integer("batch_size", 16, "Batch size.")
+flags.DEFINE_integer("crop", 256, "Training crop side in pixels.")
+flags.DEFINE_float("lr", 2e-4, "Adam learning rate of the stage tasks.")
+flags.DEFINE_float("joint_lr", 5e-5, "Adam learning rate of the joint task.")
+flags.DEFINE_integer("seed", 0, "Seed of the data and the random cameras.")
+flags.DEFINE_bool("jpeg", True, "JPEG-compress the synthetic LDRs (as train_stage.py).")
+flags.DEFINE_bool("sensor_noise", True, "Add sensor noise to the synthetic exposures.")
+flags.DEFINE_float("white_balance_stops", 0.0, "Random white balance of the linear crops (see train_stage.py); 0: off.")
+flags.DEFINE_float("saturation_jitter", 0.0, "Random saturation of the linear crops (see train_stage.py); 0: off.")
+flags.DEFINE_string("init_weights", None, "A whole-SingleHDR .weights.h5 file to start from (e.g. the shipped weights).")
+flags.DEFINE_string("stage_weights_dir", None, "Folder with <stage>.weights.h5 files to start from (those present).")
+FLAGS = flags.FLAGS
 
 
-def train_task(name, model, crops, camera, steps, budget, batch, size, lr, log, seed):
+def train_task(name, model, crops, camera, steps, budget, lr, log, seed):
     """Trains one task for ``steps`` or ``budget`` seconds, whichever ends first; returns steps done."""
+    import jax
+    import keras
+    import numpy as np
+
+    from hdr_keras import data
+    from hdr_keras.training.tasks import TASKS, LossWeights
+
     task = TASKS[name](model, LossWeights())
     trainable = task.trained.trainable_variables
     ids = {id(v) for v in trainable}
     others = [v for v in model.variables if id(v) not in ids]
     optimizer = keras.optimizers.Adam(lr)
     optimizer.build(trainable)
-    views = jax.vmap(augment(crops, size))
+    batch = FLAGS.batch_size
 
     def loss_fn(train_values, other_values, key):
         mapping = list(zip(trainable, train_values)) + list(zip(others, other_values))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            k_data, k_cam = jax.random.split(key)
-            hdr = views(jax.random.split(k_data, batch))
-            batch_data = camera(hdr, k_cam, use_jpeg=False)
-            losses, _ = task(batch_data, training=True)
+            k_pick, k_view, k_cam = jax.random.split(key, 3)
+            picks = jax.random.randint(k_pick, (batch,), 0, crops.shape[0])
+            hdr = data.augment_batch(
+                crops[picks], jax.random.split(k_view, batch), FLAGS.crop,
+                white_balance_stops=FLAGS.white_balance_stops, saturation_jitter=FLAGS.saturation_jitter,
+            )  # fmt: skip
+            losses, _ = task(camera(hdr, k_cam, use_jpeg=FLAGS.jpeg), training=True)
         return losses["loss"], (losses, [scope.get_current_value(v) for v in others])
 
     @jax.jit
@@ -108,25 +111,25 @@ def train_task(name, model, crops, camera, steps, budget, batch, size, lr, log, 
     return done
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--crops", required=True, help="float16 crop cache [M, S, S, 3] (.npy)")
-    parser.add_argument("--curves", required=True, help="training curves .npz with forward and inverse [K, 1024]")
-    parser.add_argument("--out_dir", required=True)
-    parser.add_argument("--preset", default="lite")
-    parser.add_argument("--budget", type=float, default=420.0, help="seconds of training in all (compilation excluded)")
-    parser.add_argument("--shares", default="deq=0.2,lin=0.25,hal=0.3,joint=0.25", help="budget share per task")
-    parser.add_argument("--max_steps", type=int, default=10**9, help="cap per task (for smoke tests)")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--joint_lr", type=float, default=5e-5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init_weights", help="whole-SingleHDR .weights.h5 to start from (e.g. the shipped weights)")
-    parser.add_argument("--init_dir", help="folder of <stage>.weights.h5 files to start from (those present)")
-    args = parser.parse_args()
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
 
-    out = pathlib.Path(args.out_dir)
+    from hdr_keras import camera as camera_lib
+    from hdr_keras import pretrained
+    from hdr_keras.training.tasks import TASKS, WHOLE_WEIGHTS
+
+    try:
+        shares = {k: float(v) for k, v in (item.split("=") for item in FLAGS.shares)}
+    except ValueError:
+        raise app.UsageError(f"--shares: expected task=share items, got {','.join(FLAGS.shares)}") from None
+    unknown = sorted(set(shares) - set(TASKS))
+    if unknown:
+        raise app.UsageError(f"--shares: unknown task(s) {unknown}; known: {', '.join(TASKS)}")
+    out = pathlib.Path(FLAGS.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_file = open(out / "log.tsv", "a", buffering=1)
 
@@ -136,26 +139,24 @@ def main():
         log_file.write(line + "\n")
 
     print("devices:", jax.devices(), flush=True)
-    crops = jnp.asarray(np.load(args.crops))
-    curves = np.load(args.curves)
-    camera = camera_lib.CameraModel(curves["forward"], curves["inverse"])
-    model = SingleHDR.from_preset(args.preset)
-    model(np.zeros((1, 64, 64, 3), np.float32))
-    if args.init_weights:
-        model.load_weights(args.init_weights)
-    for name in ("dequantization", "linearization", "hallucination", "refinement"):
-        path = pathlib.Path(args.init_dir or "") / f"{name}.weights.h5"
-        if args.init_dir and path.is_file():
-            getattr(model, name).load_weights(path)
+    crops = jnp.asarray(np.load(FLAGS.crops))
+    curves = np.load(FLAGS.curves)
+    noise = {} if FLAGS.sensor_noise else {"max_shot_std": 0.0, "max_read_std": 0.0}
+    camera = camera_lib.CameraModel(curves["forward"], curves["inverse"], **noise)
+    try:
+        model = pretrained.build_model(FLAGS.preset, FLAGS.init_weights)
+        for path in pretrained.load_stage_weights(model, FLAGS.stage_weights_dir, FLAGS.preset):
             print("loaded", path, flush=True)
-    shares = dict((k, float(v)) for k, v in (item.split("=") for item in args.shares.split(",")))
+    except (FileNotFoundError, pretrained.WeightsError) as e:
+        sys.exit(f"train_jax.py: error: {e}")
     for i, (name, share) in enumerate(shares.items()):
-        lr = args.joint_lr if name == "joint" else args.lr
-        train_task(name, model, crops, camera, args.max_steps, args.budget * share, args.batch_size, args.crop, lr, log, args.seed + i)
+        lr = FLAGS.joint_lr if name == "joint" else FLAGS.lr
+        train_task(name, model, crops, camera, FLAGS.max_steps, FLAGS.budget * share, lr, log, FLAGS.seed + i)
         task = TASKS[name](model)
         task.trained.save_weights(out / task.weights_name)
+    model.save_weights(out / WHOLE_WEIGHTS)
     print("done", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -1,4 +1,4 @@
-"""Tests for hdr_keras.camera against a NumPy reference of DESIGN §2 (image formation) and §5 (recipe)."""
+"""Tests for hdr_keras.camera against a NumPy reference of docs/design.md#image-formation and #training."""
 
 import numpy as np
 import pytest
@@ -37,7 +37,7 @@ def _smooth_ldr(n=2, h=48, w=40):
 
 
 def _numpy_loss_weight(ldr):
-    """DESIGN §5: 0 when more than half of the grey pixels are <= 6/255 or >= 249/255, else 1."""
+    """docs/design.md#training: 0 when more than half of the grey pixels are <= 6/255 or >= 249/255, else 1."""
     grey = ldr.mean(axis=-1)
     bad = (grey <= 6 / 255) | (grey >= 249 / 255)
     return (bad.mean(axis=(1, 2)) <= 0.5).astype(np.float32)
@@ -156,7 +156,9 @@ def test_sample_ranges(model, curves):
     assert shot.min() >= 0 and shot.max() <= 0.08 / 6 and shot.max() > 0.9 * 0.08 / 6
     assert read.min() >= 0 and read.max() <= 0.005 and read.max() > 0.9 * 0.005
     quality, curve = params["quality"].numpy(), params["curve"].numpy()
-    assert set(quality.tolist()) == set(range(90, 101))
+    assert set(quality.tolist()) == set(range(75, 99))
+    compressed = params["compressed"].numpy()
+    assert 0.65 < compressed.mean() < 0.85  # jpeg_fraction 0.75
     assert set(curve.tolist()) == set(range(len(curves[0])))
 
 
@@ -230,8 +232,8 @@ def test_deterministic_for_a_fixed_seed(model):
     assert not np.array_equal(a["ldr"].numpy(), c["ldr"].numpy())
     # Same in a tf.function (graph mode) as eagerly.
     graph = tf.function(lambda x, s: model(x, s))(hdr, tf.constant([3, 9]))
-    for key in a:
-        np.testing.assert_array_equal(a[key].numpy(), graph[key].numpy())
+    for key in a:  # graph-mode fusion may round the curve interpolation differently (~6e-8)
+        np.testing.assert_allclose(a[key].numpy(), graph[key].numpy(), rtol=0, atol=1e-6)
 
 
 def test_usable_inside_tf_data_map(model):

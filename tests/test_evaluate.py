@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hdr_keras import camera, crf, evaluate, io, metrics, pretrained
+from hdr_keras import camera, crf, evaluate, io, metrics, precision, pretrained
+from hdr_keras import stack as stack_lib
 
 SIZE = 64
 CURVES = [0, 5]
@@ -87,8 +88,10 @@ def test_report_has_every_table_and_baseline(result):
     tables = result["tables"]
     assert set(tables) == {"dequantization", "curve", "hdr"}
     assert list(tables["dequantization"]) == ["model", "input"]
-    assert list(tables["curve"]) == ["model", "gamma_2.2", "emor_mean", "true_curve"]
-    assert list(tables["hdr"]) == ["model", "model_no_hallucination", "gamma_2.2", "emor_mean", "true_curve"]
+    assert list(tables["curve"]) == ["model", "inverse_srgb", "gamma_2.2", "emor_mean", "true_curve"]
+    assert list(tables["hdr"]) == [
+        "model", "model_no_hallucination", "model_true_curve", "inverse_srgb", "gamma_2.2", "emor_mean", "true_curve"
+    ]
     for row in tables["curve"].values():
         assert set(row) == {"crf_rmse", "linear_psnr"} and all(math.isfinite(v) for v in row.values())
     for row in tables["hdr"].values():
@@ -97,19 +100,25 @@ def test_report_has_every_table_and_baseline(result):
     assert result["counts"]["images"] == 2 * len(CURVES) * len(EXPOSURES) == len(result["per_image"])
     assert set(result["per_exposure"]) == {"-1", "2"}
     assert set(result["per_curve"]) == {"0", "5"}
-    for part in list(result["per_exposure"].values()) + list(result["per_curve"].values()):
+    assert set(result["per_family"]) == {"dorf"}
+    assert result["per_family"]["dorf"]["tables"] == result["tables"]
+    parts = list(result["per_exposure"].values()) + list(result["per_curve"].values()) + list(result["per_family"].values())
+    for part in parts:
         assert set(part["tables"]) == set(tables)
     config = result["config"]
     assert [p.split("/")[-1] for p in config["files"]] == ["a_bright.exr", "b_dim.hdr"]
     assert config["curves"] == CURVES and config["exposures"] == EXPOSURES and config["size"] == SIZE
-    assert config["dorf_indices"] == [int(crf.load_dorf().test_index[c]) for c in CURVES]
+    dorf_names = [f"dorf_{i}" for i in crf.load_dorf().test_index[CURVES]]
+    assert config["curve_set"] == "dorf" and config["curve_names"] == dorf_names
+    assert [result["per_curve"][str(c)]["name"] for c in CURVES] == dorf_names
+    assert {r["curve_name"] for r in result["per_image"]} == set(dorf_names)
     assert config["pu21"]["psnr_peak"] == 256.0 and config["pu21"]["peak_cd_m2"] == 4000.0
 
 
 def test_true_curve_baseline_is_exact_and_best(result):
     curve = result["tables"]["curve"]
     assert curve["true_curve"]["crf_rmse"] == 0.0
-    others = [curve[name]["linear_psnr"] for name in ("gamma_2.2", "emor_mean", "model")]
+    others = [curve[name]["linear_psnr"] for name in ("inverse_srgb", "gamma_2.2", "emor_mean", "model")]
     assert curve["true_curve"]["linear_psnr"] > max(others)
     # the fixed-curve RMSEs are per-curve constants: the mean of the two test curves' RMSEs
     _, inverse = crf.test_curves()
@@ -118,6 +127,8 @@ def test_true_curve_baseline_is_exact_and_best(result):
     g0 = crf.load_emor().mean
     expected = np.mean([metrics.crf_rmse(g0, inverse[c]) for c in CURVES])
     assert curve["emor_mean"]["crf_rmse"] == pytest.approx(expected, rel=1e-6)
+    expected = np.mean([metrics.crf_rmse(crf.srgb_inverse_curve(), inverse[c]) for c in CURVES])
+    assert curve["inverse_srgb"]["crf_rmse"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_overexposed_average_skips_images_without_clipping(result):
@@ -332,11 +343,14 @@ def test_cli_writes_json_and_markdown(hdr_dir, tmp_path, capsys):
     assert "random weights" in text
     for heading in ("Dequantization (paper Table 2)", "Camera curve and linear image (paper Table 3)", "Final HDR"):
         assert heading in text
-    for table in text.split("\n## ")[1:]:
+    for table in text.split("\n## ")[1:4]:
         rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
         assert rows[0].startswith("| model")
-    for label in ("inverse gamma 2.2", "EMoR mean curve g0", "true curve"):
+    for label in ("inverse sRGB", "inverse gamma 2.2", "EMoR mean curve g0", "true curve"):
         assert text.count(label) >= 2  # in Table 3 and in the HDR table
+    assert "## Per curve family" in text and "| 2 curve(s) | dorf | 8 |" in text
+    assert f"| 1 `dorf_{crf.load_dorf().test_index[1]}` | dorf | 4 |" in text
+    assert config["dtype"] == "float32" and config["dtype_reason"] == "asked for"
 
 
 def test_cli_prints_markdown_and_reports_weights_sha(hdr_dir, tmp_path, capsys, model):
@@ -368,3 +382,154 @@ def test_cli_rejects_bad_flags(capsys):
     assert evaluate.run(_parse(["--random_weights", "--jpeg_quality", "0", "--quiet"])) == 2
     with pytest.raises(SystemExit):
         _parse(["--random_weights", "--weights", "w.h5"])
+
+
+# ----------------------------------------------------------------------------- curve sets and JPEG
+
+
+def test_modern_curve_set_names_families_and_tables(model, hdr_dir):
+    table = crf.curve_table("modern", "test")
+    picks = [0, len(table) - 1]
+    assert table.families[picks[0]] != table.families[picks[1]]
+    out = evaluate.evaluate(model, hdr_dir / "a_bright.exr", curve_set="modern", curves=picks, exposures=[0.0],
+                            size=SIZE, oracle_curve=False)
+    assert out["config"]["curve_names"] == [str(table.names[c]) for c in picks]
+    assert list(out["per_family"]) == [str(table.families[c]) for c in picks]
+    for c in picks:
+        part = out["per_curve"][str(c)]
+        assert (part["name"], part["family"]) == (str(table.names[c]), str(table.families[c]))
+        assert part["tables"]["curve"]["true_curve"]["crf_rmse"] == 0.0
+        assert part["tables"]["curve"]["inverse_srgb"]["crf_rmse"] == pytest.approx(
+            metrics.crf_rmse(crf.srgb_inverse_curve(), table.inverse[c]), rel=1e-6
+        )
+    with pytest.raises(ValueError, match="modern test curves"):
+        evaluate.evaluate(model, hdr_dir, curve_set="modern", curves=[len(table)], exposures=[0.0], size=SIZE)
+
+
+def test_model_true_curve_row_is_the_model_given_the_true_curve(result, model, hdr_dir):
+    file, curve, stops = "a_bright.exr", 5, 2.0
+    hand = _hand_render(hdr_dir / file, curve, stops)
+    hdr = np.asarray(model(hand["ldr"][None], training=False, inverse_crf=hand["inverse"][None])["hdr"])[0]
+    reference = evaluate._Reference(hand["hdr"], hand["ldr"], 4000.0, 100.0)
+    expected = reference.scores(hdr)["pu21_psnr"]
+    assert _record(result, file, curve, stops)["hdr"]["model_true_curve"]["pu21_psnr"] == pytest.approx(expected, abs=1e-3)
+
+
+def _chroma(rgb):
+    return cv2.cvtColor(np.asarray(np.round(rgb * 255), np.uint8), cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.float64)
+
+
+def test_render_jpeg_subsamples_chroma_4_2_0():
+    """Chroma that alternates every row or every column is averaged away (4:2:0), as in camera JPEGs."""
+    a, b = np.array([180, 100, 140]) / 255.0, np.array([76, 150, 100]) / 255.0
+    for axis in (0, 1):
+        stripes = (np.arange(32) % 2 == 0)[:, None] if axis == 0 else (np.arange(32) % 2 == 0)[None, :]
+        scene = np.where(np.broadcast_to(stripes, (32, 32))[..., None], a, b).astype(np.float32)
+        ldr = evaluate.render(scene, crf.GRID, [0.0], jpeg_quality=100)["ldr"][0]  # identity curve
+        before, after = _chroma(scene), _chroma(ldr)
+        step = np.abs(np.diff(before, axis=axis)).mean()
+        assert step > 40 and np.abs(np.diff(after, axis=axis)).mean() < 0.1 * step
+
+
+# ----------------------------------------------------------------------------- real exposure stacks
+
+STACK_TIMES = (0.25, 1.0, 4.0)
+STACK_SHIFTS = {0.25: (2, -1), 1.0: (0, 0), 4.0: (-3, 2)}  # (dx, dy) MTB must find for each frame
+
+
+def _write_stack(folder, n=96, margin=8):
+    """Frames of a textured radiance map through DoRF test curve 0, each cropped at a known offset.
+
+    Frame t shows ``radiance[margin + dy + y, margin + dx + x] * t / 4``, so shifting it by
+    ``(dx, dy)`` aligns it to the middle frame. Returns the radiance map and the true inverse curve.
+    """
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.uniform(0, 1, (24, 24, 3)).astype(np.float32), (n + 2 * margin,) * 2,
+                         interpolation=cv2.INTER_CUBIC)
+    radiance = np.exp(3.0 * (texture - 0.5)).astype(np.float32)
+    forward, inverse = crf.test_curves()
+    folder.mkdir(parents=True)
+    rows = ["file\texposure_time_s\tnote"]
+    for i, t in enumerate(STACK_TIMES):
+        dx, dy = STACK_SHIFTS[t]
+        window = radiance[margin + dy : margin + dy + n, margin + dx : margin + dx + n] * (t / 4.0)
+        ldr = np.floor(255 * np.interp(np.minimum(window, 1.0), crf.GRID, forward[0]) + 0.5).astype(np.uint8)
+        cv2.imwrite(str(folder / f"frame_{i}.png"), cv2.cvtColor(ldr, cv2.COLOR_RGB2BGR))
+        rows.append(f"frame_{i}.png\t{'1/4' if t == 0.25 else t}\tsynthetic")
+    rows[1:] = rows[:0:-1]  # file order is not exposure order
+    (folder / "exposures.tsv").write_text("\n".join(rows) + "\n")
+    return radiance, inverse[0]
+
+
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    truth = _write_stack(root / "synthetic")
+    return root, truth
+
+
+def test_stack_merge_recovers_shifts_curve_and_radiance(stack_dir):
+    root, (radiance, true_inverse) = stack_dir
+    merged = stack_lib.load_stack(root / "synthetic", long_side=None)
+    np.testing.assert_array_equal(merged.times, STACK_TIMES)
+    assert merged.files == ("frame_0.png", "frame_1.png", "frame_2.png")  # sorted by time, not by file order
+    assert merged.shifts.tolist() == [list(STACK_SHIFTS[t]) for t in STACK_TIMES]
+    # aligned crop: the pixels every frame covers, in the middle frame's coordinates
+    assert merged.images.shape == (3, 96 - 2 - 1, 96 - 2 - 3, 3) and merged.hdr.shape == merged.images.shape[1:]
+    np.testing.assert_array_equal(merged.images[1], cv2.cvtColor(cv2.imread(str(root / "synthetic/frame_1.png")),
+                                                                  cv2.COLOR_BGR2RGB)[2:95, 2:93])
+    assert metrics.crf_rmse(stack_lib.inverse_curve(merged.response), true_inverse) < 0.01
+    truth = radiance[8 + 2 : 8 + 95, 8 + 2 : 8 + 93]
+    scaled, _ = metrics.match_scale(merged.hdr, truth)
+    assert np.median(np.abs(np.log(scaled) - np.log(truth))) < 0.03
+    assert metrics.pu21_psnr(scaled, truth) > 30.0
+
+
+def test_stack_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no exposures.tsv"):
+        stack_lib.find_stacks(tmp_path)
+    (tmp_path / "exposures.tsv").write_text("file\ttime\na.jpg\t1\n")
+    with pytest.raises(ValueError, match="exposures.tsv.*exposure_time_s"):
+        stack_lib.read_exposures(tmp_path)
+    (tmp_path / "exposures.tsv").write_text("file\texposure_time_s\na.jpg\t1/80\nb.jpg\t1/20\n")
+    assert stack_lib.read_exposures(tmp_path) == [("a.jpg", 1 / 80), ("b.jpg", 1 / 20)]
+    with pytest.raises(ValueError, match="a.jpg: cannot read"):
+        stack_lib.read_frames(tmp_path)
+
+
+def test_real_protocol_scores_each_aligned_frame(stack_dir, model):
+    root, _ = stack_dir
+    out = evaluate.evaluate_real(model, root, long_side=None)
+    assert [s["name"] for s in out["config"]["stacks"]] == ["synthetic"]
+    assert out["counts"]["images"] == 3 and [r["exposure_stops"] for r in out["per_image"]] == [-2.0, 0.0, 2.0]
+    hdr = out["tables"]["hdr"]
+    assert list(hdr) == ["model", "model_no_hallucination", "model_debevec_curve", "inverse_srgb", "gamma_2.2",
+                         "debevec_curve"]
+    assert list(out["tables"]["curve"]) == ["model", "inverse_srgb", "gamma_2.2"]
+    # the camera's own curve reproduces the merge far better than a fixed curve
+    assert hdr["debevec_curve"]["pu21_psnr"] > hdr["inverse_srgb"]["pu21_psnr"] + 2
+    merged = stack_lib.load_stack(root / "synthetic", long_side=None)
+    frame = merged.images[0]
+    reference = evaluate._Reference(merged.hdr, frame / 255.0, 4000.0, 100.0)
+    expected = reference.scores(stack_lib.apply_response(frame, merged.response))
+    assert out["per_image"][0]["hdr"]["debevec_curve"]["pu21_psnr"] == pytest.approx(expected["pu21_psnr"], rel=1e-9)
+    text = evaluate.markdown_real(out)
+    assert "Debevec curve of this camera" in text and "frame_0.png" in text
+
+
+def test_cli_real_stack_with_dtype_auto_writes_reports(stack_dir, tmp_path, capsys):
+    root, _ = stack_dir
+    out, md = tmp_path / "real.json", tmp_path / "real.md"
+    args = _parse(["--random_weights", "--real_stack", str(root), "--long_side", "64", "--dtype", "auto",
+                   "--no_oracle_curve", "--out", str(out), "--markdown", str(md), "--quiet"])
+    assert evaluate.run(args) == 0
+    dtype, reason = precision.resolve("auto")
+    assert f"compute dtype {dtype} ({reason})" in capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["config"]["dtype"] == dtype and report["config"]["dtype_reason"] == reason
+    assert report["config"]["long_side"] == 64 and "hdr_dir" not in report["config"]
+    assert report["config"]["stacks"][0]["aligned_size_hw"][0] <= 64
+    assert "model_debevec_curve" not in report["tables"]["hdr"]
+    assert "# Real-camera evaluation" in md.read_text()
+    assert evaluate.run(_parse(["--random_weights", "--real_stack", str(tmp_path / "none"), "--quiet"])) == 2
+    assert "none: exposure-stack folder not found" in capsys.readouterr().err

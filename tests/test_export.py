@@ -171,17 +171,17 @@ def test_cli_stops_on_missing_weights_file(tmp_path):
 
 def test_resolve_weights(monkeypatch, tmp_path):
     monkeypatch.setattr(pretrained, "shipped_weights", lambda preset: None)
-    with pytest.raises(export.MissingWeightsError, match="--allow_random_weights") as info:
-        export.resolve_weights("lite")
+    with pytest.raises(pretrained.MissingWeightsError, match="--allow_random_weights") as info:
+        pretrained.resolve_weights("lite", random_flag="--allow_random_weights")
     assert "--weights" in str(info.value) and "'lite'" in str(info.value)
-    assert export.resolve_weights("lite", allow_random_weights=True) is None
+    assert pretrained.resolve_weights("lite", allow_random=True) is None
     shipped = tmp_path / "lite.weights.h5"
     shipped.write_bytes(b"x")
     monkeypatch.setattr(pretrained, "shipped_weights", lambda preset: shipped)
-    assert export.resolve_weights("lite") == shipped
+    assert pretrained.resolve_weights("lite") == shipped
     other = tmp_path / "other.weights.h5"
     other.write_bytes(b"x")
-    assert export.resolve_weights("lite", other, allow_random_weights=True) == other
+    assert pretrained.resolve_weights("lite", other, allow_random=True) == other
 
 
 def test_export_refuses_to_overwrite_a_version(model, tmp_path):

@@ -81,7 +81,7 @@ def conv(k, cin, cout, bias=True):
 
 
 def test_paper_parameter_counts_by_hand(paper):
-    """Per stage, trainable and non-trainable, worked out from DESIGN §4."""
+    """Per stage, trainable and non-trainable, worked out from docs/design.md#presets."""
     # Dequantization U-Net, input 3 channels, every conv with bias.
     stem = conv(7, 3, 16) + conv(7, 16, 16)  # 2352+16 + 12544+16 = 14928
     down = (

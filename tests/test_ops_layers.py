@@ -25,7 +25,7 @@ def _rand(*shape, seed=0, low=0.0, high=1.0):
 
 
 def _np_curve(images, curves):
-    """DESIGN §2 in NumPy: linear interpolation at x * 1023, x clamped to [0, 1]."""
+    """docs/design.md#curves in NumPy: linear interpolation at x * 1023, x clamped to [0, 1]."""
     grid = np.arange(crf.NUM_SAMPLES, dtype=np.float64)
     return np.stack(
         [np.interp(np.clip(img.astype(np.float64), 0, 1) * 1023, grid, c.astype(np.float64)) for img, c in zip(images, curves)]
@@ -185,7 +185,7 @@ def test_soft_histogram_sums_to_one_per_scale(bins):
         offset += channels * (b + 1)
         np.testing.assert_allclose(block.sum(-1), 1.0, atol=1e-5)  # per pixel, channel and scale
         centres = np.arange(b + 1) / b
-        expected = np.maximum(1.0 - np.abs(images[..., None] - centres) * b, 0.0)  # DESIGN §3
+        expected = np.maximum(1.0 - np.abs(images[..., None] - centres) * b, 0.0)  # docs/design.md#stages
         np.testing.assert_allclose(block, expected, atol=1e-5)
         assert (block > 0).sum(-1).max() <= 2  # triangular: at most two neighbouring bins
 

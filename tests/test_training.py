@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from hdr_keras import crf, data, io
+from hdr_keras import crf, data, io, pretrained
 from hdr_keras.pretrained import build_model
 from hdr_keras.training import loop, run
 from hdr_keras.training.tasks import STAGE_MODELS, TASKS, WHOLE_WEIGHTS, LossWeights
@@ -46,7 +46,9 @@ def _flags(hdr_dirs, tmp_path, **overrides):
     values = dict(
         strategy="default",
         tpu="",
-        mixed_precision=False,
+        mixed_precision="off",
+        curve_sets=["dorf"],
+        modern_repeat=1,
         data_dir=str(hdr_dirs / "train"),
         val_dir=str(hdr_dirs / "val"),
         cache_dir=str(tmp_path / "cache"),
@@ -68,6 +70,8 @@ def _flags(hdr_dirs, tmp_path, **overrides):
         keep_checkpoints=2,
         jpeg=True,
         sensor_noise=True,
+        white_balance_stops=0.0,
+        saturation_jitter=0.0,
         quiet=True,
     )
     values.update(overrides)
@@ -114,8 +118,32 @@ def test_each_task_writes_checkpoint_events_and_weights(task, hdr_dirs, stage_we
 
 
 def test_ref_needs_the_stage_weights(hdr_dirs, tmp_path):
-    with pytest.raises(FileNotFoundError, match="stage 'deq'"):
+    with pytest.raises(FileNotFoundError, match="dequantization stage are needed"):
         run.run("ref", _flags(hdr_dirs, tmp_path, stage_weights_dir=str(tmp_path)))
+
+
+def test_a_stage_file_of_another_stage_is_refused(hdr_dirs, stage_weights, tmp_path):
+    folder = tmp_path / "stages"
+    folder.mkdir()
+    (folder / "dequantization.weights.h5").write_bytes((stage_weights / "hallucination.weights.h5").read_bytes())
+    with pytest.raises(pretrained.WeightsError, match="holds the hallucination stage alone of preset 'lite', expected the dequantization"):
+        run.run("ref", _flags(hdr_dirs, tmp_path, stage_weights_dir=str(folder)))
+
+
+def test_ref_starts_from_a_whole_chain_file_on_the_command_line(hdr_dirs, tmp_path):
+    """``train_stage.py --stage=ref --init_weights=<whole chain>``: no stage folder needed, no C++ log noise."""
+    model_dir = tmp_path / "ref"
+    command = [
+        sys.executable, "train_stage.py", "--stage=ref", f"--init_weights={pretrained.shipped_weights('lite')}",
+        f"--model_dir={model_dir}", "--steps=1", "--crop=32", "--batch_size=1", "--quiet", "--num_emor_curves=0",
+        f"--data_dir={hdr_dirs / 'train'}", f"--val_dir={hdr_dirs / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (model_dir / "refinement.weights.h5").is_file() and (model_dir / WHOLE_WEIGHTS).is_file()
+    for noise in ("oneDNN", "cpu_feature_guard", "remapper", "absl::InitializeLog"):
+        assert noise not in result.stdout + result.stderr
 
 
 def test_restart_continues_from_the_last_checkpoint(hdr_dirs, tmp_path):
@@ -245,6 +273,39 @@ def test_crops_are_normalised_and_panoramas_lose_their_poles():
     assert crops.max() < 100
 
 
+def test_augmentation_geometry_is_a_resampled_view_or_a_rotation_flip():
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 2, (6, 32, 32, 3)).astype(np.float32)
+    seeds = np.arange(12, dtype=np.int32).reshape(6, 2)
+    same = np.asarray(data.augment_batch(crops, seeds, 32, scale_range=(1.0, 1.0)))
+    found = set()
+    for crop, view in zip(crops, same):  # scale 1, view = crop size: exactly one of the 8 rotations / flips
+        options = [np.rot90(crop, r) for r in range(4)] + [np.rot90(crop[:, ::-1], r) for r in range(4)]
+        errors = [np.abs(view - o).max() for o in options]
+        assert min(errors) < 1e-6
+        found.add(int(np.argmin(errors)))
+    assert len(found) > 2
+    flat = np.full((2, 48, 48, 3), 0.7, np.float32)  # resampling keeps a constant image constant
+    np.testing.assert_allclose(data.augment_batch(flat, seeds[:2], 32), 0.7, rtol=1e-5)
+
+
+def test_photometric_augmentation_ranges():
+    grey = np.full((8, 32, 32, 3), 0.5, np.float32)
+    seeds = np.arange(16, dtype=np.int32).reshape(8, 2)
+    balanced = np.asarray(data.augment_batch(grey, seeds, 32, white_balance_stops=0.3))
+    ratios = balanced[:, 0, 0] / balanced[:, 0, 0, 1:2]  # [N, 3]: R/G, 1, B/G
+    np.testing.assert_allclose(balanced[..., 1], 0.5, rtol=1e-5)  # G is the reference
+    assert (np.abs(np.log2(ratios[:, [0, 2]])) <= 0.3 + 1e-5).all() and np.ptp(ratios[:, 0]) > 0.05
+    np.testing.assert_allclose(data.augment_batch(grey, seeds, 32, saturation_jitter=0.4), 0.5, rtol=1e-5)  # grey stays grey
+    colour = np.broadcast_to(np.array([0.8, 0.4, 0.2], np.float32), (8, 32, 32, 3))
+    saturated = np.asarray(data.augment_batch(colour, seeds, 32, saturation_jitter=0.4))[:, 0, 0]
+    luma = colour[0, 0, 0] @ np.array(data.LUMA, np.float32)
+    factor = (saturated - luma) / (colour[0, 0, 0] - luma)  # the same blend factor on every channel
+    np.testing.assert_allclose(factor, factor[:, :1].repeat(3, axis=1), rtol=1e-4)
+    assert (factor >= 0.6 - 1e-4).all() and (factor <= 1.4 + 1e-4).all() and np.ptp(factor[:, 0]) > 0.1
+    np.testing.assert_array_equal(data.augment_batch(colour, seeds, 32), colour)  # both off by default
+
+
 def test_dataset_is_deterministic_and_resumes_mid_sequence():
     crops = np.random.default_rng(0).uniform(0, 2, (3, 48, 48, 3)).astype(np.float16)
 
@@ -276,8 +337,11 @@ def test_finetune_on_real_pairs(hdr_dirs, stage_weights, tmp_path):
     assert weights.is_file()
 
 
-def test_mirrored_strategy_with_mixed_precision(hdr_dirs, stage_weights, tmp_path):
-    flags = _flags(hdr_dirs, tmp_path, strategy="mirrored", mixed_precision=True, stage_weights_dir=str(stage_weights))
+@pytest.mark.parametrize("mixed_precision", ["float16", "bfloat16"])
+def test_mirrored_strategy_with_mixed_precision(hdr_dirs, stage_weights, tmp_path, mixed_precision):
+    flags = _flags(
+        hdr_dirs, tmp_path, strategy="mirrored", mixed_precision=mixed_precision, stage_weights_dir=str(stage_weights)
+    )
     try:
         weights = run.run("joint", flags)
     finally:

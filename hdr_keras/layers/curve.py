@@ -5,6 +5,7 @@ from keras import ops
 
 from hdr_keras import crf
 from hdr_keras import ops as hdr_ops
+from hdr_keras.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
@@ -13,9 +14,11 @@ class MonotonicCRF(keras.layers.Layer):
 
     ``g = g0 + w @ hinv[:K]`` projected by paper eq. 3: non-decreasing, exactly 0 at 0 and 1
     at 1. ``g0`` and the basis are non-trainable weights, so a saved model carries them.
+    Computes in float32 under any policy (a bfloat16 decode would move the curve by ~1e-2).
     """
 
     def __init__(self, num_basis=crf.NUM_BASIS, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.num_basis = int(num_basis)
 
@@ -45,7 +48,14 @@ class MonotonicCRF(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
 class ApplyCurve(keras.layers.Layer):
-    """``[images [N, H, W, C] in [0, 1], curves [N, 1024]]`` -> curve(images), same shape."""
+    """``[images [N, H, W, C] in [0, 1], curves [N, 1024]]`` -> curve(images), same shape, float32.
+
+    Computes in float32 under any policy (the lookup position needs 10 bits of precision).
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
+        super().__init__(**kwargs)
 
     def call(self, inputs):
         images, curves = inputs

@@ -1,10 +1,11 @@
-"""Hallucination-Net: restores clipped highlights (HDRCNN layout, DESIGN §3-4)."""
+"""Hallucination-Net: restores clipped highlights (HDRCNN layout, docs/design.md#stages, #presets)."""
 
 import keras
 from keras import ops
 
 from hdr_keras import ops as hdr_ops
 from hdr_keras.layers import NearestUpsample2x, SkipFuse
+from hdr_keras.precision import FLOAT32
 
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 
@@ -19,6 +20,8 @@ class HallucinationNet(keras.Model):
     after each, the pre-pool activation kept as a skip); bottleneck conv + BN + ReLU; per decoder
     width: nearest x2, reflect pad 1, 3x3 VALID conv + ReLU, BN, ReLU, fuse with the skip / 255;
     tail 1x1 conv to 3 + BN + ReLU, fused with ``Lin``. H and W are reflect-padded to 2^blocks.
+    Under a mixed policy the encoder and decoder run in the policy's dtype; the fuse with ``Lin``,
+    the mask and the output are float32.
     """
 
     def __init__(
@@ -30,6 +33,7 @@ class HallucinationNet(keras.Model):
         gamma=0.88,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.encoder = tuple(tuple(int(v) for v in block) for block in encoder)
         self.bottleneck_filters = int(bottleneck_filters)
@@ -55,7 +59,7 @@ class HallucinationNet(keras.Model):
             self.fuses.append(SkipFuse(name=f"decoder{i}_fuse"))
         self.tail_conv = keras.layers.Conv2D(3, 1, name="tail_conv")
         self.tail_bn = norm("tail_bn")
-        self.input_fuse = SkipFuse(name="input_fuse")
+        self.input_fuse = SkipFuse(name="input_fuse", dtype=FLOAT32)
 
     @property
     def multiple(self):
@@ -76,7 +80,7 @@ class HallucinationNet(keras.Model):
             x = ops.relu(bn(x, training=training))
             x = fuse([x, skip / 255.0])
         x = ops.relu(self.tail_bn(self.tail_conv(x), training=training))
-        return self.input_fuse([x, linear])
+        return self.input_fuse([ops.cast(x, "float32"), linear])
 
     def mask(self, linear):
         """Soft over-exposure mask [N, H, W, 1] in [0, 1]."""

@@ -1,9 +1,10 @@
-"""Linearization-Net: estimates the inverse camera curve and linearises the image (DESIGN §3-4)."""
+"""Linearization-Net: estimates the inverse camera curve and linearises the image (docs/design.md#stages, #presets)."""
 
 import keras
 from keras import ops
 
 from hdr_keras.layers import ApplyCurve, MonotonicCRF, SobelEdges, SoftHistogram
+from hdr_keras.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
@@ -58,6 +59,9 @@ class LinearizationNet(keras.Model):
     ``(filters, out_filters, blocks, stride)`` in ``stages`` a run of bottlenecks (the first
     projects), spatial mean, dense to ``num_basis`` EMoR weights (zero-initialised, so an untrained
     net starts at the EMoR mean curve g0), monotone curve, applied to the input.
+
+    Under a mixed policy only the stem and the bottlenecks run in the policy's dtype; the
+    features, the spatial mean, the dense layer and the curve are float32, as are the outputs.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class LinearizationNet(keras.Model):
         num_basis=11,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.histogram_bins = tuple(int(b) for b in histogram_bins)
         self.feature_pool = int(feature_pool)
@@ -78,7 +83,7 @@ class LinearizationNet(keras.Model):
         self.stages = tuple(tuple(int(v) for v in stage) for stage in stages)
         self.bn_epsilon, self.num_basis = float(bn_epsilon), int(num_basis)
 
-        self.edges = SobelEdges(name="sobel")
+        self.edges = SobelEdges(name="sobel", dtype=FLOAT32)
         self.histogram = SoftHistogram(self.histogram_bins, name="histogram")
         self.stem_conv = keras.layers.Conv2D(self.stem_filters, self.stem_kernel, strides=2, padding="same", name="conv1")
         self.stem_bn = keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name="bn1")
@@ -87,7 +92,7 @@ class LinearizationNet(keras.Model):
             for s, (filters, out, count, stride) in enumerate(self.stages, 2)
             for i in range(count)
         ]
-        self.dense = keras.layers.Dense(self.num_basis, kernel_initializer="zeros", name="emor_weights")
+        self.dense = keras.layers.Dense(self.num_basis, kernel_initializer="zeros", name="emor_weights", dtype=FLOAT32)
         self.curve = MonotonicCRF(self.num_basis, name="inverse_crf")
         self.apply_curve = ApplyCurve(name="apply_curve")
 
@@ -102,7 +107,7 @@ class LinearizationNet(keras.Model):
         x = ops.max_pool(x, 3, 2, padding="same")
         for block in self.blocks:
             x = block(x, training=training)
-        curve = self.curve(self.dense(ops.mean(x, axis=(1, 2))))
+        curve = self.curve(self.dense(ops.mean(ops.cast(x, "float32"), axis=(1, 2))))
         return {"inverse_crf": curve, "linear": self.apply_curve([images, curve])}
 
     def get_config(self):

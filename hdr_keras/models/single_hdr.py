@@ -1,10 +1,11 @@
-"""SingleHDR: the whole reversed camera pipeline, built from the stage configs (DESIGN §3)."""
+"""SingleHDR: the whole reversed camera pipeline, built from the stage configs (docs/design.md#stages)."""
 
 import keras
 
 from hdr_keras.models.hallucination import HallucinationNet
 from hdr_keras.models.linearization import LinearizationNet
 from hdr_keras.models.unet import DequantizationNet, RefinementNet
+from hdr_keras.precision import FLOAT32
 from hdr_keras.presets import get_preset
 
 
@@ -15,10 +16,12 @@ class SingleHDR(keras.Model):
     Outputs: ``dequantized`` [N, H, W, 3] in [0, 1]; ``inverse_crf`` [N, 1024] monotone, 0 to 1;
     ``linear`` [N, H, W, 3] in [0, 1]; ``hallucinated`` [N, H, W, 3] >= ``linear``; and ``hdr``
     (linear radiance at relative scale, >= 0): the Refinement-Net's output when ``refinement`` is
-    configured and ``refine`` is true, else ``hallucinated``.
+    configured and ``refine`` is true, else ``hallucinated``. Every output is float32, also
+    when the model was built under a mixed policy (:mod:`hdr_keras.precision`).
     """
 
     def __init__(self, dequantization, linearization, hallucination, refinement=None, refine=True, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.stage_configs = {
             "dequantization": dict(dequantization),

@@ -1,10 +1,11 @@
-"""The U-Net of the Dequantization-Net and Refinement-Net (DESIGN §3-4)."""
+"""The U-Net of the Dequantization-Net and Refinement-Net (docs/design.md#stages, #presets)."""
 
 import keras
 from keras import ops
 
 from hdr_keras import ops as hdr_ops
 from hdr_keras.layers import LegacyBilinearUpsample2x
+from hdr_keras.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
@@ -93,16 +94,21 @@ class UNet(keras.layers.Layer):
 
 
 class _PaddedUNetModel(keras.Model):
-    """A model around a :class:`UNet` that reflect-pads any H, W to its multiple and crops back."""
+    """A model around a :class:`UNet` that reflect-pads any H, W to its multiple and crops back.
+
+    The model itself computes in float32 (its inputs and outputs are float32 under any policy);
+    the U-Net body runs in the policy's dtype and :meth:`residual` returns it as float32.
+    """
 
     def __init__(self, unet, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.unet_config = dict(unet)
         self.unet = UNet(**self.unet_config, name="unet")
 
     def residual(self, x):
         padded, size = hdr_ops.pad_to_multiple(x, self.unet.multiple)
-        return hdr_ops.crop_to(self.unet(padded), size)
+        return ops.cast(hdr_ops.crop_to(self.unet(padded), size), "float32")
 
     def get_config(self):
         return {**super().get_config(), "unet": self.unet_config}
@@ -141,3 +147,9 @@ class RefinementNet(_PaddedUNetModel):
         hallucinated, linear, dequantized = inputs
         x = ops.concatenate([hallucinated, linear, dequantized], axis=-1)
         return ops.relu(hallucinated + self.residual(x))
+
+    def is_identity(self):
+        """True when the U-Net's head kernel and bias are all zero (an untrained net starts so):
+        the residual is then 0 and, ``Hal`` being >= 0, the output equals ``Hal`` exactly."""
+        head = self.unet.head
+        return all(not ops.any(ops.not_equal(variable, 0)) for variable in (head.kernel, head.bias))

@@ -3,7 +3,8 @@
 Custom ``tf.distribute`` loop: HDR crops come from :mod:`hdr_keras.data`; the camera model runs
 inside the compiled step, on the training device. Checkpoints (model, optimizer, step) are kept in
 ``model_dir/checkpoints`` (the last ``keep_checkpoints``); a run started again with the same
-``model_dir`` continues from the last one with the same data sequence. TensorBoard logs go to
+``model_dir`` continues from the newest one that restores (:mod:`hdr_keras.training.checkpoints`:
+unreadable newer ones are set aside, never written over) with the same data sequence. TensorBoard logs go to
 ``model_dir/train`` and ``model_dir/val``. SIGINT/SIGTERM save a checkpoint before exiting.
 """
 
@@ -20,7 +21,8 @@ from tqdm import tqdm
 
 from hdr_keras import camera as camera_lib
 from hdr_keras import crf, data
-from hdr_keras.training import curve_plot
+from hdr_keras.training import checkpoints, curve_plot
+from hdr_keras.training import losses as losses_lib
 from hdr_keras.training.tasks import WHOLE_WEIGHTS
 
 
@@ -68,9 +70,8 @@ def _raise_interrupt(signum, frame):
 
 
 def _to_display(images):
-    """HDR or LDR NHWC -> uint8-range [0, 1] images for TensorBoard (log tone map, then sRGB-ish)."""
-    images = tf.cast(images, tf.float32)
-    return tf.clip_by_value(tf.math.log1p(10.0 * tf.maximum(images, 0.0)) / tf.math.log(11.0), 0.0, 1.0)
+    """HDR or LDR NHWC -> [0, 1] images for TensorBoard: :func:`losses.log_tonemap`, clipped."""
+    return tf.clip_by_value(losses_lib.log_tonemap(tf.cast(images, tf.float32)), 0.0, 1.0)
 
 
 def _camera(curves, noise, **kwargs):
@@ -80,15 +81,17 @@ def _camera(curves, noise, **kwargs):
     return camera_lib.CameraModel(*curves, **kwargs)
 
 
-def synthetic_batches(curves, crop, jpeg=True, noise=True):
+def synthetic_batches(curves, crop, jpeg=True, noise=True, white_balance_stops=0.0, saturation_jitter=0.0):
     """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse).
 
-    ``noise=False`` renders without sensor noise.
+    ``noise=False`` renders without sensor noise; ``white_balance_stops``, ``saturation_jitter``:
+    photometric augmentation of the linear crops (:func:`hdr_keras.data.augment_batch`; 0: off).
     """
     camera = _camera(curves, noise)
 
     def make_batch(element, seed):
-        return camera(data.augment_batch(*element, crop), seed, use_jpeg=jpeg)
+        hdr = data.augment_batch(*element, crop, white_balance_stops=white_balance_stops, saturation_jitter=saturation_jitter)
+        return camera(hdr, seed, use_jpeg=jpeg)
 
     return make_batch
 
@@ -150,17 +153,17 @@ def model_checkpoint(model, **extra):
     return tf.train.Checkpoint(model=model, weights=list(model.weights), **extra)
 
 
-def make_optimizer(task, strategy, lr, mixed_precision=False):
-    """Adam (wrapped for loss scaling under mixed precision), built for the task's trained variables."""
+def make_optimizer(task, strategy, lr, loss_scaling=False):
+    """Adam (wrapped for loss scaling, which float16 needs), built for the task's trained variables."""
     with strategy.scope():
         optimizer = keras.optimizers.Adam(lr)
-        if mixed_precision:
+        if loss_scaling:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(task.trained.trainable_variables)
     return optimizer
 
 
-def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_precision=False):
+def train(task, strategy, config, train_crops, make_batch, val_batch, loss_scaling=False):
     """Runs ``task`` to ``config.steps``; returns the path of the trained weights file.
 
     A stage run also writes the whole chain (its other stages as loaded) to
@@ -177,13 +180,13 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_prec
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
 
-    optimizer = make_optimizer(task, strategy, config.lr, mixed_precision)
+    optimizer = make_optimizer(task, strategy, config.lr, loss_scaling)
     with strategy.scope():
         checkpoint = model_checkpoint(task.model, optimizer=optimizer)
+    resumed = checkpoints.restore_newest(checkpoint, model_dir / "checkpoints")
+    if resumed is not None:
+        logging.info("resumed from %s", resumed)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
-        logging.info("resumed from %s", manager.latest_checkpoint)
     start = int(optimizer.iterations.numpy())
 
     dataset = data.training_dataset(train_crops, config.batch_size, config.seed, start * config.batch_size)
@@ -251,6 +254,9 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, mixed_prec
     return weights
 
 
-def curve_tables(crf_dir, num_emor=191, seed=0):
-    """(training tables, validation tables): DoRF train + EMoR mixtures, and the 10 DoRF test curves."""
-    return crf.training_curves(crf_dir, num_emor, seed), crf.test_curves(crf_dir)
+def curve_tables(crf_dir, curve_sets=crf.CURVE_SETS, modern_repeat=1, num_emor=0, seed=0):
+    """(training tables, validation tables): the training curves (:func:`hdr_keras.crf.training_curves`),
+    and the test curves of the same sets (the 10 DoRF test curves, then the 12 modern ones)."""
+    training = crf.training_curves(crf_dir, num_emor, seed, curve_sets, modern_repeat)
+    tests = [crf.test_curves(crf_dir, name) for name in curve_sets]
+    return training, tuple(np.concatenate(parts) for parts in zip(*tests))

@@ -1,4 +1,4 @@
-"""Loss terms of the training recipe (DESIGN §5, paper eq. 4). Images are NHWC float32; any Keras backend."""
+"""Loss terms of the training recipe (docs/design.md#training, paper eq. 4). Images are NHWC float32; any Keras backend."""
 
 import math
 
