@@ -664,6 +664,17 @@ def _model_line(config):
     return line
 
 
+def _hdr_table(title, rows, labels):
+    """Markdown lines of the final-HDR table: PU21, log and over-exposed PU21 PSNR per method."""
+    lines = ["", f"## {title}", "", "| method | PU21 PSNR (dB) | log PSNR (dB) | PU21 PSNR over-exposed (dB) |", "|---|---:|---:|---:|"]
+    for method, row in rows.items():
+        lines.append(
+            f"| {labels.get(method, method)} | {_fmt(row['pu21_psnr'])} | {_fmt(row['log_psnr'])} | "
+            f"{_fmt(row['pu21_psnr_overexposed'])} |"
+        )
+    return lines
+
+
 def markdown(result):
     """The three tables of a result of :func:`evaluate` (plus run facts) as Markdown."""
     config, tables, counts = result["config"], result["tables"], result["counts"]
@@ -691,18 +702,7 @@ def markdown(result):
     ]
     for method, row in tables["curve"].items():
         lines.append(f"| {CURVE_LABELS[method]} | {_fmt(row['crf_rmse'], 4)} | {_fmt(row['linear_psnr'])} |")
-    lines += [
-        "",
-        "## Final HDR vs H t (after scale matching)",
-        "",
-        "| method | PU21 PSNR (dB) | log PSNR (dB) | PU21 PSNR over-exposed (dB) |",
-        "|---|---:|---:|---:|",
-    ]
-    for method, row in tables["hdr"].items():
-        lines.append(
-            f"| {config['methods'].get(method, method)} | {_fmt(row['pu21_psnr'])} | {_fmt(row['log_psnr'])} | "
-            f"{_fmt(row['pu21_psnr_overexposed'])} |"
-        )
+    lines += _hdr_table("Final HDR vs H t (after scale matching)", tables["hdr"], config["methods"])
     families = [part["family"] for part in result["per_curve"].values()]
     lines += _breakdown(
         "Per curve family", [(f"{families.count(f)} curve(s)", f, part) for f, part in result["per_family"].items()]
@@ -770,18 +770,7 @@ def markdown_real(result):
     ]
     for method, row in tables["curve"].items():
         lines.append(f"| {CURVE_LABELS[method]} | {_fmt(row['crf_rmse'], 4)} |")
-    lines += [
-        "",
-        "## Final HDR vs the merged stack (after scale matching)",
-        "",
-        "| method | PU21 PSNR (dB) | log PSNR (dB) | PU21 PSNR over-exposed (dB) |",
-        "|---|---:|---:|---:|",
-    ]
-    for method, row in tables["hdr"].items():
-        lines.append(
-            f"| {config['methods'][method]} | {_fmt(row['pu21_psnr'])} | {_fmt(row['log_psnr'])} | "
-            f"{_fmt(row['pu21_psnr_overexposed'])} |"
-        )
+    lines += _hdr_table("Final HDR vs the merged stack (after scale matching)", tables["hdr"], config["methods"])
     lines += [
         "",
         "## Per exposure: PU21 PSNR (dB), over-exposed pixels in brackets",
