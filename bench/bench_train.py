@@ -6,7 +6,8 @@
 Measures, on the TensorFlow devices of this machine:
 - supply: cached crops per second from :func:`hdr_keras.data.training_dataset` (the tf.data part);
 - data part: augmentation and camera model with JPEG alone, batches per second (it runs inside the
-  step, in float32 whatever the policy: it does not speed up with bfloat16);
+  step, in float32 whatever the policy: it does not speed up with bfloat16); a stage whose losses
+  do not see the LDR (``lin``) renders without JPEG, as training does;
 - per stage and dtype: steps per second of the stage's compiled step as training runs it
   (:func:`hdr_keras.training.loop.make_train_step`: data part included), and of the model part
   alone (forward, gradients and Adam on a fixed, already made batch), with the bfloat16 / float32
@@ -120,7 +121,8 @@ def main(argv=None):
         for dtype, model in models.items():
             task = TASKS[stage](model)
             optimizer = loop.make_optimizer(task, strategy, 1e-4)
-            step = loop.make_train_step(task, strategy, optimizer, make_batch, seed=0)
+            stage_batches = make_batch if task.uses_ldr else loop.synthetic_batches(curves, args.crop, jpeg=False)
+            step = loop.make_train_step(task, strategy, optimizer, stage_batches, seed=0)
             alone = model_step(task, optimizer)
             calls[dtype] = lambda step=step: step(distributed)["loss"].numpy()
             calls[dtype + " model"] = lambda alone=alone: alone(batch).numpy()

@@ -4,9 +4,52 @@ Images are NHWC float32. Every function here works with dynamic H and W and expo
 TFLite builtin ops (gathers, slices and reshapes only; no ``tf.searchsorted``, no dynamic pads).
 """
 
+import keras
 from keras import ops
 
 CURVE_SAMPLES = 1024
+
+
+def _tf():
+    """The ``tensorflow`` module when Keras runs on it, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+def bias_add(images, bias):
+    """``images + bias`` over the last axis; TensorFlow's ``BiasAdd`` op on that backend, which its
+    CPU graph optimiser fuses into the convolution before it (with a following add or activation).
+    """
+    tf = _tf()
+    return images + bias if tf is None else tf.nn.bias_add(images, bias)
+
+
+def concat_conv(tensors, kernel, bias, padding="valid"):
+    """``conv(concatenate(tensors, -1), kernel, padding) + bias``, stride 1, without the concatenation.
+
+    tensors: [N, H, W, C_i]; kernel [k, k, sum C_i, F]; bias [F]. One convolution per tensor over
+    its rows of the kernel, added: no concatenated copy, and on CPU the first convolution, the
+    bias and the add fuse into one op.
+    """
+    start, total = 0, None
+    for tensor in tensors:
+        channels = tensor.shape[-1]
+        part = ops.conv(tensor, kernel[:, :, start : start + channels], padding=padding)
+        total = bias_add(part, bias) if total is None else total + part
+        start += channels
+    return total
+
+
+def gather(table, indices):
+    """``table[indices]`` for a 1-D table and int32 indices known to be in range.
+
+    ``ops.take`` on TensorFlow first maps negative indices (three passes over the indices).
+    """
+    tf = _tf()
+    return ops.take(table, indices) if tf is None else tf.gather(table, indices)
 
 
 def apply_curve(images, curves):
@@ -17,17 +60,17 @@ def apply_curve(images, curves):
     dtypes: in bfloat16 the position ``x * 1023`` rounds to steps of up to 4 samples (and to 1024).
     """
     images = ops.cast(images, "float32")
+    curves = ops.cast(curves, "float32")
     shape = ops.shape(images)
     batch = shape[0]
     flat = ops.reshape(ops.clip(images, 0.0, 1.0), (batch, -1)) * (CURVE_SAMPLES - 1)
-    lower = ops.clip(ops.floor(flat), 0.0, CURVE_SAMPLES - 2)
-    frac = flat - lower
-    offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * CURVE_SAMPLES, 1)
-    index = ops.cast(lower, "int32") + offsets
-    table = ops.reshape(ops.cast(curves, "float32"), (-1,))
-    v0 = ops.take(table, index)
-    v1 = ops.take(table, index + 1)
-    return ops.reshape(v0 + frac * (v1 - v0), shape)
+    index = ops.minimum(ops.cast(flat, "int32"), CURVE_SAMPLES - 2)  # flat >= 0: truncation is floor
+    frac = flat - ops.cast(index, "float32")
+    steps = ops.pad(curves[:, 1:] - curves[:, :-1], ((0, 0), (0, 1)))
+    if not (isinstance(batch, int) and batch == 1):
+        index = index + ops.expand_dims(ops.arange(batch, dtype="int32") * CURVE_SAMPLES, 1)
+    low = gather(ops.reshape(curves, (-1,)), index)
+    return ops.reshape(low + frac * gather(ops.reshape(steps, (-1,)), index), shape)
 
 
 def reflect_indices(size, pad_before, pad_after):
@@ -77,12 +120,41 @@ def upsample2x_legacy_bilinear(images):
     return ops.reshape(ops.stack([rows, 0.5 * (rows + right)], axis=3), (batch, 2 * height, 2 * width, channels))
 
 
-def upsample2x_nearest(images):
-    """x2 nearest-neighbour upsampling [N, H, W, C] -> [N, 2H, 2W, C]."""
-    shape = ops.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    rows = ops.reshape(ops.stack([images, images], axis=2), (batch, 2 * height, width, channels))
-    return ops.reshape(ops.stack([rows, rows], axis=3), (batch, 2 * height, 2 * width, channels))
+def edge_pad1(images):
+    """Pads H and W of images [N, H, W, C] by one pixel on each side, repeating the edge."""
+    images = ops.concatenate([images[:, :1], images, images[:, -1:]], axis=1)
+    return ops.concatenate([images[:, :, :1], images, images[:, :, -1:]], axis=2)
+
+
+# _PHASE_TAPS[p][u][r]: for output row phase p (even, odd) of a x2 nearest upsampling, reflect pad 1
+# and 3x3 VALID convolution, the weight of that convolution's tap r in tap u of a 3x3 VALID
+# convolution of the input edge-padded by 1 (padded rows i, i+1, i+2 = input rows i-1, i, i+1).
+# Even output row 2i reads upsampled rows 2i-1, 2i, 2i+1 = input rows i-1, i, i; odd row 2i+1
+# reads 2i, 2i+1, 2i+2 = input rows i, i, i+1. The reflected border row of the upsampled image is
+# the input's edge row repeated, so the identity also holds at the borders. The same for columns.
+_PHASE_TAPS = ((1, 0, 0), (0, 1, 1), (0, 0, 0)), ((0, 0, 0), (1, 1, 0), (0, 0, 1))
+
+
+def upsample2x_nearest_conv3x3(images, kernel, bias):
+    """``conv(reflect_pad(nearest_x2(images), 1, 1, 1, 1), kernel, "valid") + bias``, as phases.
+
+    images [N, H, W, C]; kernel [3, 3, C, F]; bias [F] -> phases [N, H, W, 4F] in the images'
+    dtype: channel ``(2a + b) F + f`` is filter ``f`` of output pixel ``(2i + a, 2j + b)``, the
+    layout of ``depth_to_space`` (:func:`phases_to_space` makes the [N, 2H, 2W, F] image).
+    Computed as one 3x3 VALID convolution of ``edge_pad1(images)`` whose kernel sums the original
+    taps in float32: the same multiply-adds on a 4x smaller image, with no upsampled copy and no
+    padding gather. Per-filter operations (activation, batch norm) can run on the phases.
+    """
+    taps = ops.convert_to_tensor(_PHASE_TAPS, "float32")
+    channels, filters = kernel.shape[2], kernel.shape[3]
+    phases = ops.einsum("aur,bvs,rscf->uvcabf", taps, taps, ops.cast(kernel, "float32"))
+    phases = ops.cast(ops.reshape(phases, (3, 3, channels, 4 * filters)), images.dtype)
+    return bias_add(ops.conv(edge_pad1(images), phases, padding="valid"), ops.tile(ops.cast(bias, images.dtype), 4))
+
+
+def phases_to_space(phases):
+    """[N, H, W, 4F] phases (:func:`upsample2x_nearest_conv3x3`) -> [N, 2H, 2W, F] image."""
+    return ops.depth_to_space(phases, 2)
 
 
 def monotone_curve(curves):

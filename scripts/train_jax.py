@@ -74,7 +74,7 @@ def train_task(name, model, crops, camera, steps, budget, lr, log, seed):
                 crops[picks], jax.random.split(k_view, batch), FLAGS.crop,
                 white_balance_stops=FLAGS.white_balance_stops, saturation_jitter=FLAGS.saturation_jitter,
             )  # fmt: skip
-            losses, _ = task(camera(hdr, k_cam, use_jpeg=FLAGS.jpeg), training=True)
+            losses, _ = task(camera(hdr, k_cam, use_jpeg=FLAGS.jpeg and task.uses_ldr), training=True)
         return losses["loss"], (losses, [scope.get_current_value(v) for v in others])
 
     @jax.jit

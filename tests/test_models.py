@@ -403,3 +403,21 @@ def test_keras_file_round_trip_paper_stages(stage, paper, tmp_path):
     model(x)
     _perturb(model, seed=3)
     _round_trip(model, x, tmp_path / f"{stage}.keras")
+
+
+def test_traced_model_equals_eager_with_the_shipped_weights():
+    """The CPU graph optimiser rewrites traced models (fused convolutions); the result must not change.
+
+    TensorFlow 2.21 fuses Conv2D + BiasAdd + Add + LeakyReLU into one op that loses the slope: a
+    U-Net computed that way moved the dequantized output by 5e-3 (docs/design.md#stages).
+    """
+    import tensorflow as tf
+
+    from hdr_keras import pretrained
+
+    model = pretrained.build_model("lite", pretrained.resolve_weights("lite", None))
+    x = np.round(_ldr(1, 72, 104, seed=5) * 255) / 255
+    traced = tf.function(lambda ldr: model(ldr, training=False))(x)
+    eager = model(x, training=False)
+    for key in ("dequantized", "inverse_crf", "linear", "hdr"):
+        np.testing.assert_allclose(np.asarray(traced[key]), np.asarray(eager[key]), atol=1e-4, rtol=1e-4, err_msg=key)

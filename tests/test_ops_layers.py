@@ -10,8 +10,8 @@ from hdr_keras import ops as hdr_ops
 from hdr_keras.layers import (
     ApplyCurve,
     LegacyBilinearUpsample2x,
+    BatchNormalization,
     MonotonicCRF,
-    NearestUpsample2x,
     SkipFuse,
     SobelEdges,
     SoftHistogram,
@@ -50,6 +50,8 @@ def test_apply_curve_matches_numpy_interp():
     np.testing.assert_array_equal(layer, got)
     swapped = np.asarray(hdr_ops.apply_curve(images, curves[::-1]))
     np.testing.assert_allclose(swapped, _np_curve(images, curves[::-1]), atol=2e-6, rtol=0)
+    # A batch of one (no per-image offsets into the table) gives the same.
+    np.testing.assert_array_equal(np.asarray(hdr_ops.apply_curve(images[1:2], curves[1:2])), got[1:2])
 
 
 def test_apply_curve_identity_and_dynamic_shape():
@@ -89,18 +91,29 @@ def test_legacy_bilinear_matches_tf1_resize(size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_nearest_matches_tf_resize(size):
+def test_upsample_conv_phases_equal_nearest_upsampling_then_reflect_padded_conv(size):
+    """The Hallucination-Net decoder's conv at the input resolution is the authors' upsample-pad-conv."""
     h, w = size
-    images = _rand(2, h, w, 4, seed=h * 17 + w)
-    expected = tf.image.resize(images, (2 * h, 2 * w), method="nearest")
-    got = NearestUpsample2x()(images)
-    assert tuple(got.shape) == (2, 2 * h, 2 * w, 4)
-    np.testing.assert_array_equal(np.asarray(got), expected.numpy())
+    images = _rand(2, h, w, 5, seed=h * 17 + w, low=-1)
+    kernel, bias = _rand(3, 3, 5, 4, seed=3, low=-1), _rand(4, seed=4, low=-1)
+    upsampled = tf.image.resize(images, (2 * h, 2 * w), method="nearest")
+    expected = tf.nn.conv2d(tf.pad(upsampled, [[0, 0], [1, 1], [1, 1], [0, 0]], "REFLECT"), kernel, 1, "VALID") + bias
+    phases = hdr_ops.upsample2x_nearest_conv3x3(images, kernel, bias)
+    assert tuple(phases.shape) == (2, h, w, 16)
+    got = hdr_ops.phases_to_space(phases)
+    np.testing.assert_allclose(np.asarray(got), expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_concat_conv_equals_conv_of_concatenation():
+    a, b = _rand(2, 6, 7, 3, seed=1, low=-1), _rand(2, 6, 7, 5, seed=2, low=-1)
+    kernel, bias = _rand(3, 3, 8, 4, seed=3, low=-1), _rand(4, seed=4)
+    expected = tf.nn.conv2d(np.concatenate([a, b], -1), kernel, 1, "SAME") + bias
+    got = hdr_ops.concat_conv([a, b], kernel, bias, padding="same")
+    np.testing.assert_allclose(np.asarray(got), expected.numpy(), atol=1e-5, rtol=0)
 
 
 def test_upsampling_compute_output_shape():
     assert LegacyBilinearUpsample2x().compute_output_shape((None, 5, None, 3)) == (None, 10, None, 3)
-    assert NearestUpsample2x().compute_output_shape((2, 4, 6, 8)) == (2, 8, 12, 8)
 
 
 # ------------------------------------------------------------------------- padding
@@ -207,6 +220,56 @@ def test_skip_fuse_starts_as_sum():
     assert fuse.compute_output_shape([(2, 5, 6, 8), (2, 5, 6, 8)]) == (2, 5, 6, 8)
 
 
+def test_skip_fuse_scale_applies_to_the_skip_only():
+    x, skip = _rand(2, 5, 6, 4, seed=1, low=-1), _rand(2, 5, 6, 4, seed=2, low=-1)
+    np.testing.assert_allclose(np.asarray(SkipFuse(skip_scale=0.25)([x, skip])), x + 0.25 * skip, atol=1e-6)
+
+
+# ------------------------------------------------------------------ BatchNormalization
+
+
+def _trained_norm(channels, seed=0):
+    """A BatchNormalization with non-trivial statistics and parameters (negative gammas too)."""
+    norm = BatchNormalization(epsilon=1e-3)
+    norm.build((None, None, None, channels))
+    rng = np.random.default_rng(seed)
+    norm.set_weights([rng.uniform(-2, 2, channels), rng.uniform(-1, 1, channels), rng.uniform(-1, 1, channels),
+                      rng.uniform(0.1, 2, channels)])  # fmt: skip
+    return norm
+
+
+def test_batch_norm_inference_matches_keras_and_keeps_weight_paths():
+    norm = _trained_norm(6)
+    reference = keras.layers.BatchNormalization(epsilon=1e-3)
+    reference.build((None, None, None, 6))
+    reference.set_weights(norm.get_weights())
+    x = _rand(2, 5, 7, 6, seed=5, low=-3, high=3)
+    np.testing.assert_allclose(np.asarray(norm(x)), np.asarray(reference(x)), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(norm(x, training=True)), np.asarray(reference(x, training=True)), atol=1e-5
+    )
+    # The class name sets the weights-file path ("batch_normalization"), so files of keras' layer load.
+    assert keras.src.utils.naming.to_snake_case(type(norm).__name__) == "batch_normalization"
+
+
+def test_batch_norm_after_conv_folds_the_affine():
+    conv = keras.layers.Conv2D(6, 3, padding="same")
+    x = _rand(2, 8, 9, 4, seed=6, low=-1)
+    conv(x)
+    norm = _trained_norm(6, seed=1)
+    np.testing.assert_allclose(np.asarray(norm.after_conv(conv, x)), np.asarray(norm(conv(x))), atol=1e-5)
+
+
+def test_batch_norm_phases_match_the_space_image():
+    norm = _trained_norm(3, seed=2)
+    phases = _rand(2, 4, 5, 12, seed=7, low=-2, high=2)
+    image = hdr_ops.phases_to_space(phases)
+    got = hdr_ops.phases_to_space(norm.phases(phases, 4))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(norm(image)), atol=1e-5)
+    trained = hdr_ops.phases_to_space(norm.phases(phases, 4, training=True))
+    np.testing.assert_allclose(np.asarray(trained), np.asarray(_trained_norm(3, seed=2)(image, training=True)), atol=1e-5)
+
+
 # -------------------------------------------------------------------------- configs
 
 
@@ -218,8 +281,9 @@ LAYERS = [
     lambda: SkipFuse(name="fuse"),
     lambda: SoftHistogram(bins=(2, 5)),
     lambda: SoftHistogram(),
-    lambda: LegacyBilinearUpsample2x(),
-    lambda: NearestUpsample2x(dtype="float32"),
+    lambda: LegacyBilinearUpsample2x(dtype="float32"),
+    lambda: SkipFuse(skip_scale=1 / 255),
+    lambda: BatchNormalization(epsilon=1e-5, name="norm"),
 ]
 
 

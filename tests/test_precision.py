@@ -61,11 +61,13 @@ def test_bfloat16_outputs_are_float32_and_keep_the_contract():
 def test_bfloat16_matches_float32_with_the_shipped_weights():
     image = io.read_ldr(SAMPLE)[None, :, :512]
     f32, bf16 = _pair(shipped_weights("lite"), ldr=image)
-    # Measured on examples/sample.jpg (256x512): curve 7e-4, dequantized 1e-4, hdr mean 1.4e-3.
+    # Measured on examples/sample.jpg (256x512): curve 7e-4, dequantized 1e-4, linear 3.2e-3, hdr mean
+    # 5.3e-3 (4.0e-3 before the decoder ran as phases: the summed kernel taps round differently;
+    # on val PU21 moves by 0.02 dB, docs/evaluate.md).
     assert np.abs(f32["inverse_crf"] - bf16["inverse_crf"]).max() < 2e-3
     assert np.abs(f32["dequantized"] - bf16["dequantized"]).max() < 1e-3
     assert np.abs(f32["linear"] - bf16["linear"]).max() < 5e-3
-    assert np.abs(f32["hdr"] - bf16["hdr"]).mean() < 5e-3
+    assert np.abs(f32["hdr"] - bf16["hdr"]).mean() < 8e-3
 
 
 def test_apply_curve_takes_bfloat16_images_without_index_overflow():

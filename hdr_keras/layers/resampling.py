@@ -1,4 +1,4 @@
-"""x2 upsampling layers that export with dynamic H and W."""
+"""The x2 upsampling layer of the U-Net; it exports with dynamic H and W."""
 
 import keras
 
@@ -16,10 +16,3 @@ class LegacyBilinearUpsample2x(keras.layers.Layer):
         n, h, w, c = input_shape
         return (n, None if h is None else 2 * h, None if w is None else 2 * w, c)
 
-
-@keras.saving.register_keras_serializable(package="hdr_keras")
-class NearestUpsample2x(LegacyBilinearUpsample2x):
-    """Nearest-neighbour x2: [N, H, W, C] -> [N, 2H, 2W, C]."""
-
-    def call(self, images):
-        return hdr_ops.upsample2x_nearest(images)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from hdr_keras import ops as hdr_ops
-from hdr_keras.layers import NearestUpsample2x, SkipFuse
+from hdr_keras.layers import BatchNormalization, SkipFuse
 from hdr_keras.precision import FLOAT32
 
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)
@@ -43,7 +43,7 @@ class HallucinationNet(keras.Model):
             raise ValueError("decoder_filters needs one width per encoder block")
 
         def norm(name):
-            return keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name=name)
+            return BatchNormalization(epsilon=self.bn_epsilon, name=name)
 
         self.encoder_convs = [
             [keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{b}_{i}") for i in range(1, n + 1)]
@@ -51,12 +51,11 @@ class HallucinationNet(keras.Model):
         ]
         self.bottleneck_conv = keras.layers.Conv2D(self.bottleneck_filters, 3, padding="same", name="bottleneck_conv")
         self.bottleneck_bn = norm("bottleneck_bn")
-        self.upsample = NearestUpsample2x()
         self.decoder_convs, self.decoder_bns, self.fuses = [], [], []
         for i, filters in enumerate(self.decoder_filters, 1):
             self.decoder_convs.append(keras.layers.Conv2D(filters, 3, padding="valid", name=f"decoder{i}_conv"))
             self.decoder_bns.append(norm(f"decoder{i}_bn"))
-            self.fuses.append(SkipFuse(name=f"decoder{i}_fuse"))
+            self.fuses.append(SkipFuse(skip_scale=1 / 255, name=f"decoder{i}_fuse"))
         self.tail_conv = keras.layers.Conv2D(3, 1, name="tail_conv")
         self.tail_bn = norm("tail_bn")
         self.input_fuse = SkipFuse(name="input_fuse", dtype=FLOAT32)
@@ -76,11 +75,19 @@ class HallucinationNet(keras.Model):
             x = ops.max_pool(x, 2, 2, padding="valid")
         x = ops.relu(self.bottleneck_bn(self.bottleneck_conv(x), training=training))
         for conv, bn, fuse, skip in zip(self.decoder_convs, self.decoder_bns, self.fuses, reversed(skips)):
-            x = ops.relu(conv(hdr_ops.reflect_pad(self.upsample(x), 1, 1, 1, 1)))
-            x = ops.relu(bn(x, training=training))
-            x = fuse([x, skip / 255.0])
-        x = ops.relu(self.tail_bn(self.tail_conv(x), training=training))
+            x = ops.relu(self._upsample_conv(conv, x))
+            x = hdr_ops.phases_to_space(ops.relu(bn.phases(x, 4, training=training)))
+            x = fuse([x, skip])
+        x = ops.relu(self.tail_bn.after_conv(self.tail_conv, x, training=training))
         return self.input_fuse([ops.cast(x, "float32"), linear])
+
+    @staticmethod
+    def _upsample_conv(conv, x):
+        """``conv(reflect_pad(nearest_x2(x), 1, 1, 1, 1))`` for a 3x3 VALID ``conv`` as phases
+        [N, H, W, 4F] (:func:`hdr_keras.ops.upsample2x_nearest_conv3x3`), with ``conv``'s variables."""
+        if not conv.built:
+            conv.build((None, None, None, x.shape[-1]))
+        return hdr_ops.upsample2x_nearest_conv3x3(x, conv.kernel, conv.bias)
 
     def mask(self, linear):
         """Soft over-exposure mask [N, H, W, 1] in [0, 1]."""

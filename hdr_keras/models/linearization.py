@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from hdr_keras.layers import ApplyCurve, MonotonicCRF, SobelEdges, SoftHistogram
+from hdr_keras.layers import ApplyCurve, BatchNormalization, MonotonicCRF, SobelEdges, SoftHistogram
 from hdr_keras.precision import FLOAT32
 
 
@@ -23,7 +23,7 @@ class Bottleneck(keras.layers.Layer):
             return keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=name)
 
         def norm(name):
-            return keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name=name)
+            return BatchNormalization(epsilon=self.bn_epsilon, name=name)
 
         self.conv_a, self.bn_a = conv(self.filters, 1, self.stride, "conv_a"), norm("bn_a")
         self.conv_b, self.bn_b = conv(self.filters, 3, 1, "conv_b"), norm("bn_b")
@@ -86,7 +86,7 @@ class LinearizationNet(keras.Model):
         self.edges = SobelEdges(name="sobel", dtype=FLOAT32)
         self.histogram = SoftHistogram(self.histogram_bins, name="histogram")
         self.stem_conv = keras.layers.Conv2D(self.stem_filters, self.stem_kernel, strides=2, padding="same", name="conv1")
-        self.stem_bn = keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name="bn1")
+        self.stem_bn = BatchNormalization(epsilon=self.bn_epsilon, name="bn1")
         self.blocks = [
             Bottleneck(filters, out, stride if i == 0 else 1, i == 0, self.bn_epsilon, name=f"stage{s}_block{i + 1}")
             for s, (filters, out, count, stride) in enumerate(self.stages, 2)

@@ -33,6 +33,7 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
         for path in pretrained.load_stage_weights(model, f.stage_weights_dir, f.preset, required):
             logging.info("loaded %s", path)
         task = TASKS[task_name](model, loss_weights or LossWeights(), perceptual)
+    jpeg = f.jpeg and task.uses_ldr
     config = loop.LoopConfig(
         model_dir=f.model_dir,
         steps=f.steps,
@@ -44,7 +45,7 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
         eval_every=f.eval_every,
         checkpoint_every=f.checkpoint_every,
         keep_checkpoints=f.keep_checkpoints,
-        jpeg=f.jpeg,
+        jpeg=jpeg,
         sensor_noise=f.sensor_noise,
         quiet=f.quiet,
     )
@@ -52,7 +53,7 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
         train_crops, make_batch = data.load_pairs(pairs_dir, log=logging.warning), loop.pair_batches(f.crop)
     else:
         make_batch = loop.synthetic_batches(
-            curves, f.crop, f.jpeg, f.sensor_noise, f.white_balance_stops, f.saturation_jitter
+            curves, f.crop, jpeg, f.sensor_noise, f.white_balance_stops, f.saturation_jitter
         )
     val_batch = loop.validation_batch(val_crops, val_curves, config)
     weights = loop.train(task, strategy, config, train_crops, make_batch, val_batch, f.mixed_precision == "float16")

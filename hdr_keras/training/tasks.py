@@ -38,6 +38,9 @@ class Task:
 
     name = ""
     weights_name = ""
+    uses_ldr = True
+    """Whether the losses see the 8-bit LDR (or what is made from it); if not, batches are rendered
+    without JPEG, the most expensive part of the camera model on a CPU."""
 
     def __init__(self, model, weights=None, perceptual=None):
         self.model = model
@@ -93,6 +96,7 @@ class LinearizationTask(Task):
     LOG_WEIGHT = 0.02
 
     name, weights_name = "lin", "linearization.weights.h5"
+    uses_ldr = False  # input F(C(H)) is before quantisation; the LDR only sets the loss weight
 
     def __call__(self, batch, training):
         out = self.model.linearization(batch["pre_quantization"], training=training)
