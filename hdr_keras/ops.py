@@ -10,8 +10,8 @@ from keras import ops
 CURVE_SAMPLES = 1024
 
 
-def _tf():
-    """The ``tensorflow`` module when Keras runs on it, else None."""
+def tensorflow():
+    """The ``tensorflow`` module when Keras runs on it, else None (for TensorFlow-only fast paths)."""
     if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
@@ -23,7 +23,7 @@ def bias_add(images, bias):
     """``images + bias`` over the last axis; TensorFlow's ``BiasAdd`` op on that backend, which its
     CPU graph optimiser fuses into the convolution before it (with a following add or activation).
     """
-    tf = _tf()
+    tf = tensorflow()
     return images + bias if tf is None else tf.nn.bias_add(images, bias)
 
 
@@ -48,7 +48,7 @@ def gather(table, indices):
 
     ``ops.take`` on TensorFlow first maps negative indices (three passes over the indices).
     """
-    tf = _tf()
+    tf = tensorflow()
     return ops.take(table, indices) if tf is None else tf.gather(table, indices)
 
 

@@ -245,9 +245,12 @@ def test_batch_norm_inference_matches_keras_and_keeps_weight_paths():
     reference.set_weights(norm.get_weights())
     x = _rand(2, 5, 7, 6, seed=5, low=-3, high=3)
     np.testing.assert_allclose(np.asarray(norm(x)), np.asarray(reference(x)), atol=1e-5)
+    # Training (on TensorFlow one fused op): same output and the same moving-average update.
     np.testing.assert_allclose(
         np.asarray(norm(x, training=True)), np.asarray(reference(x, training=True)), atol=1e-5
     )
+    for ours, theirs in zip(norm.non_trainable_weights, reference.non_trainable_weights):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-6)
     # The class name sets the weights-file path ("batch_normalization"), so files of keras' layer load.
     assert keras.src.utils.naming.to_snake_case(type(norm).__name__) == "batch_normalization"
 

@@ -6,10 +6,16 @@ from keras import ops
 from hdr_keras import ops as hdr_ops
 
 
+FUSED_MIN_CHANNELS = 16
+"""Fewest channels for the fused training pass: with 3 (the Hallucination tail) the CPU's fused op
+took 84 ms forward and backward on [8, 256, 256, 3], several times Keras' moments."""
+
+
 @keras.saving.register_keras_serializable(package="hdr_keras")
 class BatchNormalization(keras.layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` (same variables, same weights-file paths, same training pass).
+    """``keras.layers.BatchNormalization`` (same variables, same weights-file paths, same results).
 
+    On TensorFlow a training pass over NHWC tensors is one fused op (:meth:`_fused_training_pass`).
     At inference it is ``x * scale + shift`` in ``x``'s dtype, with ``scale`` and ``shift`` folded
     from the moving statistics in float32 (:meth:`affine`). Keras computes every pass in float32,
     which under a bfloat16 policy costs two casts of the whole tensor; the moments of a training
@@ -28,10 +34,34 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return scale, shift
 
     def call(self, inputs, training=None, mask=None):
+        fusable = mask is None and not self.renorm and len(inputs.shape) == 4 and self.axis in (-1, 3)
+        fusable = fusable and inputs.shape[-1] >= FUSED_MIN_CHANNELS
+        if training and self.trainable and fusable and hdr_ops.tensorflow() is not None:
+            return self._fused_training_pass(inputs)
         if (training and self.trainable) or mask is not None:
             return super().call(inputs, training=training, mask=mask)
         scale, shift = self.affine()
         return inputs * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
+
+    def _fused_training_pass(self, inputs):
+        """Keras' training pass as TensorFlow's one ``FusedBatchNormV3`` op (and one gradient op):
+        2.7x faster than Keras' moments and affine on a CPU (bfloat16 [8, 256, 256, 16]). The op
+        returns the batch variance with Bessel's correction; the moving average takes the
+        uncorrected one, as in Keras."""
+        tf = hdr_ops.tensorflow()
+        channels = inputs.shape[-1]
+        scale = self.gamma if self.scale else tf.ones([channels])
+        offset = self.beta if self.center else tf.zeros([channels])
+        empty = tf.constant([], tf.float32)
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=tf.convert_to_tensor(scale), offset=tf.convert_to_tensor(offset), mean=empty,
+            variance=empty, epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True,
+        )  # fmt: skip
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+        variance = variance * tf.maximum(count - 1.0, 1.0) / count
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
+        return outputs
 
     def phases(self, x, count, training=None):
         """``self`` applied to each of the ``count`` phases of ``x`` [N, H, W, count * C] (phase-major

@@ -34,10 +34,15 @@ def mean_l2(prediction, target):
 
 
 def total_variation(images, weight):
-    """Per-sample mean absolute difference of vertical and horizontal neighbours, sample-weighted."""
-    dy = ops.mean(ops.abs(images[:, 1:] - images[:, :-1]), axis=(1, 2, 3))
-    dx = ops.mean(ops.abs(images[:, :, 1:] - images[:, :, :-1]), axis=(1, 2, 3))
-    return weighted_mean(dy + dx, weight)
+    """Per-sample mean absolute difference of vertical and horizontal neighbours, sample-weighted.
+
+    ``ops.slice``, not ``[:, 1:]`` indexing: on TensorFlow the gradient of a strided slice is a
+    slow scatter (measured 39 vs 7.5 ms per 8x256x256 step on a CPU), that of a slice a pad.
+    """
+    n, h, w, c = ops.shape(images)
+    dy = ops.slice(images, (0, 1, 0, 0), (n, h - 1, w, c)) - ops.slice(images, (0, 0, 0, 0), (n, h - 1, w, c))
+    dx = ops.slice(images, (0, 0, 1, 0), (n, h, w - 1, c)) - ops.slice(images, (0, 0, 0, 0), (n, h, w - 1, c))
+    return weighted_mean(ops.mean(ops.abs(dy), axis=(1, 2, 3)) + ops.mean(ops.abs(dx), axis=(1, 2, 3)), weight)
 
 
 class PerceptualLoss:
