@@ -73,14 +73,15 @@ def main(argv=None):
     reference = {}
 
     def keep(context, images, outputs):
-        reference[context["file"], context["test_curve"]] = outputs["hdr"]
+        reference[context["file"], context["test_curve"]] = outputs["hdr"], outputs["inverse_crf"]
 
-    diffs = []
+    diffs, curve_diffs = [], []
 
     def compare(context, images, outputs):
-        base = reference.pop((context["file"], context["test_curve"]))
+        base, base_curve = reference.pop((context["file"], context["test_curve"]))
         rel = np.abs(outputs["hdr"] - base) / np.maximum(np.abs(base), REL_FLOOR)
         diffs.extend((float(r.mean()), float(r.max())) for r in rel)
+        curve_diffs.append(float(np.abs(outputs["inverse_crf"] - base_curve).max()))
 
     runs = {}
     for dtype, hook in (("float32", keep), ("bfloat16", compare)):
@@ -98,6 +99,7 @@ def main(argv=None):
         images = result["counts"]["images"]
     means, maxima = np.asarray(diffs).T
     relative = {"mean": float(means.mean()), "max": float(maxima.max()), "mean_of_image_max": float(maxima.mean())}
+    curve_max_abs = max(curve_diffs)
 
     config = {
         "preset": args.preset, "weights": str(weights), "weights_sha256": pretrained.sha256(weights),
@@ -115,8 +117,10 @@ def main(argv=None):
               f"{row['pu21_psnr_overexposed']:.3f} | {row['log_psnr']:.3f} | {row['seconds']:.0f} |")
     print(f"\nhdr, bfloat16 vs float32, |a - b| / max(|b|, {REL_FLOOR:g}): mean {relative['mean']:.2e}, "
           f"max {relative['max']:.2e}, mean of per-image max {relative['mean_of_image_max']:.2e}")
+    print(f"inverse curve, bfloat16 vs float32: max abs difference {curve_max_abs:.2e} over all images")
     if args.out:
-        pathlib.Path(args.out).write_text(json.dumps({"config": config, "runs": runs, "hdr_relative_difference": relative},
+        pathlib.Path(args.out).write_text(json.dumps({"config": config, "runs": runs, "hdr_relative_difference": relative,
+                                                     "inverse_crf_max_abs_difference": curve_max_abs},
                                                      indent=1) + "\n")
     return 0
 

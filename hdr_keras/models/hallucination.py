@@ -21,7 +21,8 @@ class HallucinationNet(keras.Model):
     width: nearest x2, reflect pad 1, 3x3 VALID conv + ReLU, BN, ReLU, fuse with the skip / 255;
     tail 1x1 conv to 3 + BN + ReLU, fused with ``Lin``. H and W are reflect-padded to 2^blocks.
     Under a mixed policy the encoder and decoder run in the policy's dtype; the fuse with ``Lin``,
-    the mask and the output are float32.
+    the mask and the output are float32. Each decoder stage's upsample-pad-conv runs at the
+    input resolution as 4 phases, its ReLU, BN and ReLU on the phases (docs/design.md#stages).
     """
 
     def __init__(
