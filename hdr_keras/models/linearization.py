@@ -23,7 +23,7 @@ class Bottleneck(keras.layers.Layer):
             return keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=name)
 
         def norm(name):
-            return BatchNormalization(epsilon=self.bn_epsilon, name=name)
+            return BatchNormalization(epsilon=self.bn_epsilon, name=name, dtype=FLOAT32)
 
         self.conv_a, self.bn_a = conv(self.filters, 1, self.stride, "conv_a"), norm("bn_a")
         self.conv_b, self.bn_b = conv(self.filters, 3, 1, "conv_b"), norm("bn_b")
@@ -36,7 +36,7 @@ class Bottleneck(keras.layers.Layer):
         y = ops.relu(self.bn_a(self.conv_a(x), training=training))
         y = ops.relu(self.bn_b(self.conv_b(y), training=training))
         y = self.bn_c(self.conv_c(y), training=training)
-        return ops.relu(y + shortcut)
+        return ops.relu(ops.add(y, shortcut))  # float32 batch norm + a policy-dtype identity shortcut
 
     def get_config(self):
         return {
@@ -60,8 +60,9 @@ class LinearizationNet(keras.Model):
     projects), spatial mean, dense to ``num_basis`` EMoR weights (zero-initialised, so an untrained
     net starts at the EMoR mean curve g0), monotone curve, applied to the input.
 
-    Under a mixed policy only the stem and the bottlenecks run in the policy's dtype; the
-    features, the spatial mean, the dense layer and the curve are float32, as are the outputs.
+    Under a mixed policy only the stem and the bottleneck convolutions run in the policy's dtype;
+    the features, the batch norms (in bfloat16 they moved the curve by 4e-3), the spatial mean,
+    the dense layer and the curve are float32, as are the outputs.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class LinearizationNet(keras.Model):
         self.edges = SobelEdges(name="sobel", dtype=FLOAT32)
         self.histogram = SoftHistogram(self.histogram_bins, name="histogram")
         self.stem_conv = keras.layers.Conv2D(self.stem_filters, self.stem_kernel, strides=2, padding="same", name="conv1")
-        self.stem_bn = BatchNormalization(epsilon=self.bn_epsilon, name="bn1")
+        self.stem_bn = BatchNormalization(epsilon=self.bn_epsilon, name="bn1", dtype=FLOAT32)
         self.blocks = [
             Bottleneck(filters, out, stride if i == 0 else 1, i == 0, self.bn_epsilon, name=f"stage{s}_block{i + 1}")
             for s, (filters, out, count, stride) in enumerate(self.stages, 2)
