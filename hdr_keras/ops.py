@@ -5,6 +5,7 @@ TFLite builtin ops (gathers, slices and reshapes only; no ``tf.searchsorted``, n
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 CURVE_SAMPLES = 1024
@@ -105,19 +106,44 @@ def crop_to(images, size):
     return images[:, : size[0], : size[1], :]
 
 
+LEGACY_CONV_MAX_CHANNELS = 32
+"""Widest 16-bit input :func:`upsample2x_legacy_bilinear` computes as a convolution: its kernel is
+block-diagonal, 16 C^2 multiply-adds per input pixel, cheap only for few channels, and in float32
+not faster than the elementwise form (measured: lite's Dequantization-Net at 1 MP, 0.201 vs
+0.187 s in float32, 0.081 vs 0.096 s in bfloat16)."""
+
+# _LEGACY_PHASES[dy, dx, p]: weight of input pixel (i + dy, j + dx) in output pixel (2i + a, 2j + b),
+# phase p = 2a + b, of the TF1 legacy bilinear x2 (even outputs copy, odd ones average neighbours).
+_LEGACY_PHASES = np.zeros((2, 2, 4), np.float32)
+_LEGACY_PHASES[0, 0, 0] = 1.0
+_LEGACY_PHASES[0, :, 1] = 0.5
+_LEGACY_PHASES[:, 0, 2] = 0.5
+_LEGACY_PHASES[:, :, 3] = 0.25
+
+
 def upsample2x_legacy_bilinear(images):
     """x2 bilinear upsampling with TF1 legacy alignment [N, H, W, C] -> [N, 2H, 2W, C].
 
     ``tf.compat.v1.image.resize_bilinear(align_corners=False)`` without half-pixel centres:
     output pixel ``i`` samples input position ``i / 2``, so even outputs copy the input and odd
     outputs average a pixel with its next neighbour (the last one repeats at the border).
+    In bfloat16 / float16 with few channels it is one 2x2 convolution of the input, edge-padded at
+    the bottom and right, to the 4 phases of every channel, then ``depth_to_space``: two passes
+    over the output where averaging and interleaving rows and columns take eight.
     """
-    shape = ops.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    down = ops.concatenate([images[:, 1:], images[:, -1:]], axis=1)
-    rows = ops.reshape(ops.stack([images, 0.5 * (images + down)], axis=2), (batch, 2 * height, width, channels))
-    right = ops.concatenate([rows[:, :, 1:], rows[:, :, -1:]], axis=2)
-    return ops.reshape(ops.stack([rows, 0.5 * (rows + right)], axis=3), (batch, 2 * height, 2 * width, channels))
+    channels = images.shape[-1]
+    if channels > LEGACY_CONV_MAX_CHANNELS or keras.backend.standardize_dtype(images.dtype) == "float32":
+        shape = ops.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        down = ops.concatenate([images[:, 1:], images[:, -1:]], axis=1)
+        rows = ops.reshape(ops.stack([images, 0.5 * (images + down)], axis=2), (batch, 2 * height, width, channels))
+        right = ops.concatenate([rows[:, :, 1:], rows[:, :, -1:]], axis=2)
+        return ops.reshape(ops.stack([rows, 0.5 * (rows + right)], axis=3), (batch, 2 * height, 2 * width, channels))
+    kernel = np.einsum("yxp,io->yxipo", _LEGACY_PHASES, np.eye(channels, dtype=np.float32))
+    kernel = ops.convert_to_tensor(kernel.reshape(2, 2, channels, 4 * channels), images.dtype)
+    padded = ops.concatenate([images, images[:, -1:]], axis=1)
+    padded = ops.concatenate([padded, padded[:, :, -1:]], axis=2)
+    return ops.depth_to_space(ops.conv(padded, kernel, padding="valid"), 2)
 
 
 def edge_pad1(images):

@@ -88,6 +88,12 @@ def test_legacy_bilinear_matches_tf1_resize(size):
     assert tuple(got.shape) == (2, 2 * h, 2 * w, 3)
     np.testing.assert_allclose(np.asarray(got), expected.numpy(), atol=1e-6, rtol=0)
     np.testing.assert_array_equal(np.asarray(hdr_ops.upsample2x_legacy_bilinear(images)), np.asarray(got))
+    # bfloat16 takes the convolution form (few channels): the same up to bfloat16 rounding.
+    rounded = tf.cast(tf.cast(images, tf.bfloat16), tf.float32)
+    expected = tf.compat.v1.image.resize_bilinear(rounded, (2 * h, 2 * w), align_corners=False, half_pixel_centers=False)
+    half = hdr_ops.upsample2x_legacy_bilinear(tf.cast(images, tf.bfloat16))
+    assert half.dtype == tf.bfloat16 and tuple(half.shape) == (2, 2 * h, 2 * w, 3)
+    np.testing.assert_allclose(tf.cast(half, tf.float32).numpy(), expected.numpy(), atol=4e-3, rtol=0)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -1,4 +1,4 @@
-"""Batch normalisation whose inference pass runs in the layer's compute dtype."""
+"""Batch normalisation: TensorFlow's fused op where it pays off, elsewhere an inference pass in the compute dtype."""
 
 import keras
 from keras import ops
@@ -7,20 +7,22 @@ from hdr_keras import ops as hdr_ops
 
 
 FUSED_MIN_CHANNELS = 16
-"""Fewest channels for the fused training pass: with 3 (the Hallucination tail) the CPU's fused op
-took 84 ms forward and backward on [8, 256, 256, 3], several times Keras' moments."""
+"""Fewest channels for TensorFlow's fused op. With 3 (the Hallucination tail) the CPU's fused op
+is slower than Keras' moments (84 ms forward and backward, [8, 256, 256, 3]) and than the affine
+at inference (33 vs 10 ms, bfloat16 [1, 864, 1152, 3])."""
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` (same variables, same weights-file paths, same results).
 
-    On TensorFlow a training pass over NHWC tensors is one fused op (:meth:`_fused_training_pass`).
-    At inference it is ``x * scale + shift`` in ``x``'s dtype, with ``scale`` and ``shift`` folded
-    from the moving statistics in float32 (:meth:`affine`). Keras computes every pass in float32,
-    which under a bfloat16 policy costs two casts of the whole tensor; the moments of a training
-    pass need float32, the affine at inference does not. :meth:`after_conv` folds it into the
-    convolution before it.
+    On TensorFlow, over NHWC tensors of at least :data:`FUSED_MIN_CHANNELS` channels, both passes
+    are TensorFlow's ``FusedBatchNormV3`` op, which computes in float32 inside (measured on the
+    CPU in bfloat16: training 2.7x faster forward and backward than Keras' moments and casts,
+    inference 5x faster than an affine and ReLU). Otherwise training is Keras' own, and inference
+    ``x * scale + shift`` in ``x``'s dtype with ``scale`` and ``shift`` folded from the moving
+    statistics in float32 (:meth:`affine`). :meth:`after_conv` folds the layer into the
+    convolution before it; :meth:`phases` applies it to phase-major channels.
     """
 
     def affine(self):
@@ -34,47 +36,50 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return scale, shift
 
     def call(self, inputs, training=None, mask=None):
-        fusable = mask is None and not self.renorm and len(inputs.shape) == 4 and self.axis in (-1, 3)
-        fusable = fusable and inputs.shape[-1] >= FUSED_MIN_CHANNELS
-        if training and self.trainable and fusable and hdr_ops.tensorflow() is not None:
-            return self._fused_training_pass(inputs)
-        if (training and self.trainable) or mask is not None:
+        if mask is not None or self.renorm or self.axis not in (-1, len(inputs.shape) - 1):
             return super().call(inputs, training=training, mask=mask)
-        scale, shift = self.affine()
-        return inputs * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
-
-    def _fused_training_pass(self, inputs):
-        """Keras' training pass as TensorFlow's one ``FusedBatchNormV3`` op (and one gradient op):
-        2.7x faster than Keras' moments and affine on a CPU (bfloat16 [8, 256, 256, 16]). The op
-        returns the batch variance with Bessel's correction; the moving average takes the
-        uncorrected one, as in Keras."""
-        tf = hdr_ops.tensorflow()
-        channels = inputs.shape[-1]
-        scale = self.gamma if self.scale else tf.ones([channels])
-        offset = self.beta if self.center else tf.zeros([channels])
-        empty = tf.constant([], tf.float32)
-        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs, scale=tf.convert_to_tensor(scale), offset=tf.convert_to_tensor(offset), mean=empty,
-            variance=empty, epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True,
-        )  # fmt: skip
-        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
-        variance = variance * tf.maximum(count - 1.0, 1.0) / count
-        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
-        return outputs
+        return self._normalize(inputs, 1, bool(training) and self.trainable)
 
     def phases(self, x, count, training=None):
         """``self`` applied to each of the ``count`` phases of ``x`` [N, H, W, count * C] (phase-major
         channels, as :func:`hdr_keras.ops.upsample2x_nearest_conv3x3` returns them); training
         statistics are those of all phases together, as on the [N, 2H, 2W, C] image."""
-        if training and self.trainable:
+        if bool(training) and self.trainable:
             shape = ops.shape(x)
             split = ops.reshape(x, (shape[0], shape[1], shape[2] * count, x.shape[-1] // count))
-            return ops.reshape(self(split, training=training), shape)
+            return ops.reshape(self(split, training=True), shape)
         if not self.built:
             self.build(tuple(x.shape[:-1]) + (x.shape[-1] // count,))
-        scale, shift = self.affine()
-        return x * ops.cast(ops.tile(scale, count), x.dtype) + ops.cast(ops.tile(shift, count), x.dtype)
+        return self._normalize(x, count, False)
+
+    def _normalize(self, x, count, training):
+        """The pass over ``x`` [..., count * C], the parameters repeated ``count`` times."""
+        tf = hdr_ops.tensorflow()
+        if tf is None or len(x.shape) != 4 or x.shape[-1] < FUSED_MIN_CHANNELS:
+            if training:
+                return super().call(x, training=True)
+            scale, shift = (ops.cast(ops.tile(v, count), x.dtype) for v in self.affine())
+            return x * scale + shift
+        channels = x.shape[-1] // count
+        gamma = self.gamma if self.scale else tf.ones([channels])
+        beta = self.beta if self.center else tf.zeros([channels])
+        params = [tf.tile(tf.convert_to_tensor(v), [count]) for v in (gamma, beta, self.moving_mean, self.moving_variance)]
+        if not training:
+            return tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=params[0], offset=params[1], mean=params[2], variance=params[3], epsilon=self.epsilon,
+                exponential_avg_factor=1.0, data_format="NHWC", is_training=False,
+            )[0]  # fmt: skip
+        # The op's batch variance has Bessel's correction; Keras' moving average takes it uncorrected.
+        empty = tf.constant([], tf.float32)
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=params[0], offset=params[1], mean=empty, variance=empty, epsilon=self.epsilon,
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=True,
+        )  # fmt: skip
+        size = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+        variance = variance * tf.maximum(size - 1.0, 1.0) / size
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
+        return outputs
 
     def after_conv(self, conv, x, training=None):
         """``self(conv(x))`` for a linear ``keras.layers.Conv2D`` ``conv``; at inference one convolution
