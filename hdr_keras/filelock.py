@@ -27,16 +27,31 @@ def hold(path):
 
 
 def _acquire(path):
-    """The descriptor of ``path``, locked exclusively by this process."""
+    """The descriptor of ``path``, locked exclusively by this process.
+
+    Interrupted (Ctrl-C) at any point, it leaves no lock file it created unless another process
+    holds that file's lock (whose release then removes it).
+    """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = None
         try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 return fd
         except FileNotFoundError:
             pass
         except BaseException:  # e.g. Ctrl-C while waiting
-            os.close(fd)
+            if fd is not None:
+                _abandon(path, fd)
             raise
         os.close(fd)  # the previous holder removed this file while we waited: lock the new one
+
+
+def _abandon(path, fd):
+    """Closes ``fd``, first removing ``path`` if it is this file and no other process holds its lock."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    os.close(fd)
