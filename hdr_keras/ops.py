@@ -1,7 +1,8 @@
 """Tensor functions shared by the layers and the camera model (``keras.ops``, any backend).
 
-Images are NHWC float32. Every function here works with dynamic H and W and exports to
-TFLite builtin ops (gathers, slices and reshapes only; no ``tf.searchsorted``, no dynamic pads).
+Images are NHWC, float32 unless a function says otherwise. Every function here works with dynamic H
+and W and exports to TFLite builtin ops (convolutions, gathers, slices, reshapes, depth_to_space;
+no ``tf.searchsorted``, no dynamic pads). A few take a TensorFlow-only fast path (:func:`tensorflow`).
 """
 
 import keras
