@@ -14,6 +14,8 @@ from io import BytesIO
 import os
 import pathlib
 import stat
+import struct
+import warnings
 
 import cv2
 import numpy as np
@@ -32,6 +34,7 @@ HALF_MAX = 65504.0
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
 _RADIANCE_MAGICS = (b"#?RADIANCE", b"#?RGBE")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
 _HDR_INPUT_REASON = "HDR file given as input; predict expects an 8-bit or 16-bit photo"
 _FLOAT_INPUT_REASON = "floating-point image; predict expects an 8-bit or 16-bit photo"
 
@@ -51,6 +54,8 @@ def _check_file(path):
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageReadError(f"{path}: file not found (broken symbolic link to {os.readlink(path)})") from None
         raise ImageReadError(f"{path}: file not found") from None
     except OSError as e:  # a symlink loop (ELOOP), a name too long, no permission on a folder
         raise ImageReadError(f"{path}: cannot open ({e.strerror or e})") from e
@@ -211,10 +216,12 @@ def read_ldr(path, min_size=8, max_pixels=None, notice=None):
     OpenCV at full precision, since Pillow reduces 16-bit RGB to 8 bits).
     Grayscale is repeated to 3 channels, alpha is dropped, palette/CMYK/YCbCr
     images are converted to RGB by Pillow, and the EXIF orientation is applied
-    so the result is in displayed orientation. Files Pillow cannot identify
-    are tried with OpenCV (no EXIF orientation in that case). An embedded ICC
+    so the result is in displayed orientation. TIFF files Pillow cannot map
+    (e.g. floating point) are tried with OpenCV, after the size their header
+    declares is checked (no EXIF orientation in that case). An embedded ICC
     profile other than sRGB is not applied, and an animated image gives its
-    first frame: both are reported through `notice`.
+    first frame: both are reported through `notice`, as are Pillow's warnings
+    (corrupt EXIF data, ...), one line each.
 
     Args:
         path: str or path-like.
@@ -241,23 +248,13 @@ def read_ldr(path, min_size=8, max_pixels=None, notice=None):
         or head.startswith(_RADIANCE_MAGICS)
     ):
         raise ImageReadError(f"{path}: {_HDR_INPUT_REASON}")
-    try:
-        img = Image.open(path)
-    except UnidentifiedImageError:
-        image = _from_cv2(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), path)
-        if image is None:
-            raise ImageReadError(f"{path}: not an image (cannot identify image file)") from None
-    except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: image too large ({e})") from e
-    except Exception as e:
-        raise ImageReadError(f"{path}: cannot open image ({e})") from e
-    else:
-        with img:
-            _check_declared_size(img, path, max_pixels)
-            if notice is not None:
-                for message in _unhonoured(img, path):
-                    notice(message)
-            image = _from_pillow(img, path, head)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = _read_photo(path, head, max_pixels, notice)
+    if notice is not None:
+        for warning in caught:
+            if max_pixels is None or not issubclass(warning.category, Image.DecompressionBombWarning):
+                notice(f"{path}: {' '.join(str(warning.message).split())}")
     if image.shape[0] < min_size or image.shape[1] < min_size:
         raise ImageReadError(
             f"{path}: image is {image.shape[1]}x{image.shape[0]} pixels; "
@@ -266,9 +263,53 @@ def read_ldr(path, min_size=8, max_pixels=None, notice=None):
     return np.ascontiguousarray(image)
 
 
-def _check_declared_size(img, path, max_pixels):
-    """Raise ImageReadError if the opened (not yet decoded) `img` declares more than `max_pixels`."""
-    width, height = img.size
+def _read_photo(path, head, max_pixels, notice):
+    """`read_ldr` without the size check: float32 [H, W, 3] in [0, 1], displayed orientation."""
+    try:
+        img = Image.open(path)
+    except UnidentifiedImageError:
+        image = None
+        if head.startswith(_TIFF_MAGICS):  # e.g. floating-point RGB, which Pillow cannot map
+            _check_declared_size(_tiff_size(path, head), path, max_pixels)
+            image = _from_cv2(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), path)
+        if image is None:
+            raise ImageReadError(f"{path}: not an image (cannot identify image file)") from None
+        return image
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{path}: image too large ({e})") from e
+    except Exception as e:  # a header cut short or damaged
+        raise ImageReadError(f"{path}: truncated or corrupt image ({e})") from e
+    with img:
+        _check_declared_size(img.size, path, max_pixels)
+        if notice is not None:
+            for message in _unhonoured(img, path):
+                notice(message)
+        return _from_pillow(img, path, head)
+
+
+def _tiff_size(path, head):
+    """(width, height) that the first directory of a TIFF file declares (read from its header only)."""
+    order = "<" if head.startswith(b"II") else ">"
+    size = {}
+    try:
+        with open(path, "rb") as f:
+            f.seek(struct.unpack(order + "I", head[4:8])[0])
+            (count,) = struct.unpack(order + "H", f.read(2))
+            entries = f.read(12 * count)
+        for offset in range(0, len(entries) - 11, 12):
+            tag, kind = struct.unpack_from(order + "HH", entries, offset)
+            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG
+                size[tag] = struct.unpack_from(order + ("H" if kind == 3 else "I"), entries, offset + 8)[0]
+    except (OSError, struct.error) as e:
+        raise ImageReadError(f"{path}: truncated or corrupt TIFF header ({e})") from e
+    if len(size) != 2:
+        raise ImageReadError(f"{path}: TIFF header declares no image size")
+    return size[256], size[257]
+
+
+def _check_declared_size(size, path, max_pixels):
+    """Raise ImageReadError if the declared (width, height) `size` has more than `max_pixels` pixels."""
+    width, height = size
     if max_pixels is not None and width * height > max_pixels:
         raise ImageReadError(
             f"{path}: image is {width}x{height} pixels ({width * height / 1e6:.1f} MP), "
