@@ -7,7 +7,7 @@ import sys
 
 # Subcommands: name -> module exposing add_arguments(parser) and run(args) -> exit status.
 # Each module is imported to build the parser, so it must import TensorFlow inside run() only.
-COMMANDS = {"predict": "hdr_keras.predict", "evaluate": "hdr_keras.evaluate"}
+COMMANDS = {"predict": "hdr_keras.predict", "evaluate": "hdr_keras.evaluate", "calibrate": "hdr_keras.calibrate"}
 
 
 def build_parser():

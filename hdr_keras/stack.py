@@ -55,7 +55,12 @@ def find_stacks(path):
 
 def read_exposures(folder):
     """``[(file name, exposure time in s), ...]`` from ``folder/exposures.tsv``, in file order."""
-    path = pathlib.Path(folder) / EXPOSURES_FILE
+    return read_exposures_file(pathlib.Path(folder) / EXPOSURES_FILE)
+
+
+def read_exposures_file(path):
+    """``[(file name, exposure time in s), ...]`` from a TSV in the layout of ``exposures.tsv``."""
+    path = pathlib.Path(path)
     lines = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
     header = [h.strip() for h in lines[0]] if lines else []
     if "file" not in header or "exposure_time_s" not in header:
@@ -124,6 +129,25 @@ def align(images):
     return aligned, shifts
 
 
+def misalignment(images, exclude_range=4):
+    """Residual misalignment of aligned uint8 frames [E, H, W, 3]: float [E] in [0, 1].
+
+    For each frame, the fraction of median-threshold bits (``cv2.AlignMTB.computeBitmaps``) that
+    disagree with the middle frame's, among the pixels outside both exclusion bands (values within
+    ``exclude_range`` of a frame's median). About 0 for a static scene whatever the exposures (the
+    bitmaps do not depend on the response curve), about 0.5 for unrelated images; ``nan`` where
+    no pixel is outside the bands (a frame clipped or black at its median).
+    """
+    mtb = cv2.createAlignMTB(exclude_range=exclude_range)
+    bitmaps = [mtb.computeBitmaps(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)) for image in images]
+    pivot_threshold, pivot_exclude = bitmaps[len(images) // 2]
+    out = []
+    for threshold, exclude in bitmaps:
+        both = (exclude > 0) & (pivot_exclude > 0)
+        out.append(float(((threshold > 0) != (pivot_threshold > 0))[both].mean()) if both.any() else float("nan"))
+    return np.asarray(out)
+
+
 def calibrate(images, times):
     """Debevec inverse response float32 [256, 3] of aligned uint8 frames [E, H, W, 3] and times [E]."""
     calibrator = cv2.createCalibrateDebevec(samples=CALIBRATION_SAMPLES, lambda_=CALIBRATION_LAMBDA, random=False)
@@ -163,3 +187,32 @@ def load_stack(folder, long_side=DEFAULT_LONG_SIDE):
     response = calibrate(aligned, times)
     hdr = merge(aligned, times, response)
     return Stack(folder.name, files, times, aligned, shifts, response, hdr)
+
+
+def synthetic_radiance(height, width, rng, stops=10.0):
+    """A smooth random scene: float32 [H, W, 3] relative radiance in ``[2^-stops, 1]``.
+
+    Log-radiance blobs (a random 12x18 field, bicubic upscaled) with mildly coloured channels and
+    fine texture (a 1/4-size noise field upscaled), for tests and benchmarks of calibration.
+    """
+    coarse = rng.uniform(-stops, 0.0, (12, 18, 1)) + rng.normal(0.0, 0.3, (12, 18, 3))
+    fine = rng.normal(0.0, 0.25, (max(1, height // 4), max(1, width // 4), 3))
+    log2 = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    log2 += cv2.resize(fine.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.exp2(np.clip(log2, -stops, 0.0)).astype(np.float32)
+
+
+def render_stack(radiance, times, forward_curve):
+    """A synthetic stack: uint8 [E, H, W, 3] ``round(255 F(clip(radiance t, 0, 1)))`` for each time ``t``.
+
+    ``radiance`` float [H, W, 3] >= 0; ``forward_curve`` [1024] or [3, 1024] (per channel) on the
+    1024-sample grid of :mod:`hdr_keras.crf`. For tests and benchmarks of calibration.
+    """
+    grid = np.linspace(0.0, 1.0, 1024)
+    curves = np.broadcast_to(np.asarray(forward_curve, np.float64), (3, 1024))
+    frames = np.empty((len(times),) + radiance.shape, np.uint8)
+    for e, t in enumerate(times):
+        exposed = np.clip(np.asarray(radiance, np.float32) * np.float32(t), 0.0, 1.0)
+        for c in range(3):
+            frames[e, ..., c] = np.round(255.0 * np.interp(exposed[..., c], grid, curves[c]))
+    return frames
