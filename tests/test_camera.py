@@ -247,8 +247,8 @@ def test_usable_inside_tf_data_map(model):
     for (hdr, seed), result in zip(zip(hdrs, seeds), results):
         eager = model(hdr, tf.constant(seed))
         assert result["ldr"].shape == (2, H, W, 3)
-        for key in eager:
-            np.testing.assert_array_equal(result[key].numpy(), eager[key].numpy())
+        for key in eager:  # tf.data traces a graph: its fusions may round as in test_deterministic_for_a_fixed_seed
+            np.testing.assert_allclose(result[key].numpy(), eager[key].numpy(), rtol=0, atol=1e-6)
 
 
 def test_jpeg_in_render_keeps_range(model):
