@@ -35,6 +35,8 @@ DEFAULT_LONG_SIDE = 512
 DEFAULT_OUTPUT = "camera_profile.json"
 WELL_EXPOSED = (5, 250)
 """8-bit values (inclusive) that the fits and the held-out error use; outside, noise or clipping."""
+TRUSTED_TOP = 240
+"""Highest 8-bit value whose fitted response is trusted; the curve above is extrapolated."""
 MAX_MISALIGNMENT = 0.15
 """Largest residual misalignment accepted: the fraction of MTB bits that still disagree with the
 middle frame after alignment (docs/calibrate.md: 0.02-0.06 on aligned stacks, 0.2-0.5 on moved ones)."""
@@ -48,6 +50,8 @@ EMOR_BASIS = 11
 EMOR_ITERATIONS = 6
 MAX_HELD_OUT = 4
 """Frames left out in turn per stack for the held-out error (spread over the exposures)."""
+EMOR_SMOOTHNESS = 10.0
+"""Weight of the second-difference penalty of the EMoR fit (real stacks of few frames need it)."""
 EMOR_PAIRS = 2
 """The EMoR fit pairs each frame with this many next longer exposures."""
 
@@ -229,16 +233,22 @@ def _response_curves(response, stacks):
     """A response [256, C] (relative irradiance of each 8-bit value, any scale) fitted to the frames
     of ``stacks`` (uint8 arrays) -> monotone inverse curves [C, 1024], 0 at 0 and 1 at 1.
 
-    Only the values the frames hold well exposed (:func:`_observed_range`) are trusted: below them
-    the curve runs straight to 0, above them it continues with the slope of its last 8 values.
+    Only the values the frames hold well exposed (:func:`_observed_range`) are trusted, and at most
+    up to :data:`TRUSTED_TOP` (downscaling blends clipped pixels into the values just below them):
+    below them the curve runs straight to 0, above them it continues as the power law through its
+    values at ``top - 24`` and ``top``, which is where ``g(1)`` (the normalisation) comes from.
     """
     lo, hi = _observed_range(stacks)
+    top = max(min(hi, TRUSTED_TOP), lo + 24)
     values = np.arange(256, dtype=np.float64)
     curves = []
     for r in np.asarray(response, np.float64).reshape(256, -1).T:
         r = np.where(np.isfinite(r), r, 0.0)
-        slope = max((r[hi] - r[hi - 8]) / 8.0, 0.0)
-        g = np.where(values < lo, r[lo] * values / lo, np.where(values > hi, r[hi] + slope * (values - hi), r))
+        if r[top - 24] > 0 and r[top] > r[top - 24]:
+            power = np.clip(np.log(r[top] / r[top - 24]) / np.log(top / (top - 24)), 0.5, 8.0)
+        else:
+            power = 1.0
+        g = np.where(values < lo, r[lo] * values / lo, np.where(values > top, r[top] * (values / top) ** power, r))
         curves.append(np.interp(crf.GRID, values / 255.0, g))
     return crf.monotone_projection(np.stack(curves))
 
@@ -322,12 +332,14 @@ def _fit_emor_channels(histograms, channels):
     params[0] = 1.0 / at_values[0, middle]
     for _ in range(EMOR_ITERATIONS):
         g = params @ at_values
-        slope = np.maximum(np.gradient(g), 1e-6 * g[middle])
+        slope = np.gradient(g)
+        slope = np.maximum(slope, 0.2 * np.median(slope[WELL_EXPOSED[0] : WELL_EXPOSED[1]]))
         w = np.sqrt(count) / np.sqrt((r * slope[va]) ** 2 + slope[vb] ** 2)
         design = (r[:, None] * at_values[:, va].T - at_values[:, vb].T) * w[:, None]
         anchor = np.sqrt(count.sum()) * 10.0 / slope[middle]
-        design = np.vstack([design, anchor * at_values[:, middle]])
-        target = np.concatenate([np.zeros(len(w)), [anchor]])
+        smooth = np.sqrt(count.sum() / 256.0) * EMOR_SMOOTHNESS / np.median(slope)
+        design = np.vstack([design, anchor * at_values[:, middle], smooth * np.diff(at_values, 2, axis=1).T])
+        target = np.concatenate([np.zeros(len(w)), [anchor], np.zeros(254)])
         params = np.linalg.solve(design.T @ design + 1e-9 * np.eye(len(params)), design.T @ target)
     return params @ at_values
 
