@@ -4,6 +4,9 @@ SavedModel (``export_dir/<version>/``, the layout TF Serving loads), two signatu
 
 - ``serving_default``: ``ldr`` float32 [N, H, W, 3] in [0, 1], any N, H and W ->
   ``hdr`` float32 [N, H, W, 3] (linear radiance, >= 0) and ``inverse_crf`` float32 [N, 1024].
+  A request that is empty, has a side below :data:`MIN_SIDE`, more than ``max_pixels`` pixels
+  in all, NaN or Inf, or values outside [0, 1] fails with InvalidArgument before the model runs
+  (:func:`check_ldr`).
 - ``serving_bytes``: ``image_bytes`` string [N] (encoded JPEG / PNG / BMP / GIF; all images of
   one request the same size) -> the same outputs, decoded as :func:`hdr_keras.io.read_ldr`
   does (see :func:`decode_image_bytes`) except that EXIF orientation is not applied. The sizes
@@ -48,7 +51,9 @@ TFLITE_VARIANTS = ("fp32", "fp16", "int8")
 DEFAULT_TFLITE_VARIANTS = ("fp32", "fp16")
 """What the export writes unless told otherwise: the variants that are usable with the shipped weights."""
 DEFAULT_MAX_PIXELS = 16_000_000
-"""Default cap on the pixels (summed over the images) of one ``serving_bytes`` request: 16 MP."""
+"""Default cap on the pixels (summed over the images) of one request: 16 MP."""
+MIN_SIDE = 8
+"""Smallest height and width a SavedModel serves (as :func:`hdr_keras.io.read_ldr` reads by default)."""
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -151,6 +156,53 @@ def check_request_size(image_bytes, max_pixels=DEFAULT_MAX_PIXELS):
     ]
 
 
+def check_ldr(ldr, max_pixels=DEFAULT_MAX_PIXELS, name=SIGNATURE_KEY):
+    """Assertions that ``ldr`` [N, H, W, C] is a servable batch; exactly one fails for a bad one.
+
+    In order: rank 4 with C = 3; N >= 1 and H, W >= :data:`MIN_SIDE`; N * H * W <=
+    ``max_pixels``; every value finite; every value in [0, 1]. Each names the signature ``name``
+    and what was received. Run the model under ``tf.control_dependencies`` of the returned ops: a
+    failing request raises InvalidArgument and nothing else runs on it.
+    """
+    shape = tf.shape(ldr, out_type=tf.int64)
+    padded = tf.concat([shape, tf.zeros([4], tf.int64)], 0)[:4]  # any rank: no op below fails
+    rgb = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(padded[3], 3))
+    sized = tf.logical_and(padded[0] >= 1, tf.reduce_all(padded[1:3] >= MIN_SIDE))
+    small = tf.reduce_prod(padded[:3]) <= int(max_pixels)
+    finite = tf.reduce_all(tf.math.is_finite(ldr))
+    in_range = tf.reduce_all(tf.logical_and(ldr >= 0.0, ldr <= 1.0))
+    low, high = tf.reduce_min(ldr), tf.reduce_max(ldr)
+
+    def unless(earlier, condition):
+        return tf.logical_or(tf.logical_not(earlier), condition)
+
+    passed = [rgb]
+    for condition in (sized, small, finite):
+        passed.append(tf.logical_and(passed[-1], condition))
+    return [
+        tf.debugging.Assert(rgb, [f"{name}: expected images of shape [N, H, W, 3]; got shape", shape], summarize=8),
+        tf.debugging.Assert(
+            unless(passed[0], sized),
+            [f"{name}: expected at least one image of at least {MIN_SIDE}x{MIN_SIDE} pixels; got shape", shape],
+            summarize=8,
+        ),
+        tf.debugging.Assert(
+            unless(passed[1], small),
+            [
+                f"{name}: more than {int(max_pixels)} pixels in all, the limit of this model (send fewer or "
+                "smaller images, or re-export with a larger --max_megapixels); got shape",
+                shape,
+            ],
+            summarize=8,
+        ),
+        tf.debugging.Assert(unless(passed[2], finite), [f"{name}: NaN or Inf values in the images"]),
+        tf.debugging.Assert(
+            unless(passed[3], in_range),
+            [f"{name}: values outside [0, 1] (send the photo divided by 255, or 65535 for 16 bits); got min", low, "max", high],
+        ),
+    ]
+
+
 class ServingModule(tf.Module):
     """A ``tf.Module`` with the serving signatures of a built SingleHDR as ``tf.function`` s.
 
@@ -158,6 +210,8 @@ class ServingModule(tf.Module):
     returns ``{"hdr", "inverse_crf"}`` with BatchNorm in inference mode; ``serve_bytes`` (only
     with ``bytes_signature``) takes string [None] encoded images and refuses, before decoding,
     a request declaring more than ``max_pixels`` pixels in all (:func:`check_request_size`).
+    With ``check_inputs``, ``serve`` refuses a bad ``ldr`` before the model runs (:func:`check_ldr`;
+    off for TFLite, whose builtin ops have no assertion).
 
     Only the ``tf.Variable`` s that the traced functions read are tracked (``model_variables``),
     not the Keras model object: a SavedModel that tracks the Keras 3 variable objects converts to
@@ -166,11 +220,20 @@ class ServingModule(tf.Module):
     """
 
     def __init__(
-        self, model, input_shape=(None, None, None, 3), bytes_signature=True, max_pixels=DEFAULT_MAX_PIXELS, name=None
+        self,
+        model,
+        input_shape=(None, None, None, 3),
+        bytes_signature=True,
+        max_pixels=DEFAULT_MAX_PIXELS,
+        check_inputs=False,
+        name=None,
     ):
         super().__init__(name=name)
 
         def serve(ldr):
+            if check_inputs:
+                with tf.control_dependencies(check_ldr(ldr, max_pixels)):
+                    ldr = tf.identity(ldr)
             outputs = model(ldr, training=False)
             return {key: tf.identity(outputs[key], name=key) for key in OUTPUT_KEYS}
 
@@ -178,7 +241,11 @@ class ServingModule(tf.Module):
             spec = tf.TensorSpec([None, None, 3], tf.float32)
             with tf.control_dependencies(check_request_size(image_bytes, max_pixels)):
                 image_bytes = tf.identity(image_bytes)
-            return self.serve(tf.map_fn(decode_image_bytes, image_bytes, fn_output_signature=spec))
+            ldr = tf.map_fn(decode_image_bytes, image_bytes, fn_output_signature=spec)
+            if check_inputs:  # the decoded sizes, named as this signature's
+                with tf.control_dependencies(check_ldr(ldr, max_pixels, BYTES_SIGNATURE_KEY)):
+                    ldr = tf.identity(ldr)
+            return self.serve(ldr)
 
         self.serve = tf.function(
             serve, input_signature=[tf.TensorSpec(list(input_shape), tf.float32, name=INPUT_KEY)], autograph=False
@@ -210,7 +277,8 @@ def export_savedmodel(
 
     ``version`` must be a positive integer (TF Serving loads numeric subdirectories only and
     serves the highest by default). An existing version directory raises FileExistsError
-    unless ``overwrite``. ``max_pixels`` caps a ``serving_bytes`` request (see :class:`ServingModule`).
+    unless ``overwrite``. ``max_pixels`` caps a request (see :class:`ServingModule`); the signatures
+    refuse bad inputs (:func:`check_ldr`).
 
     The SavedModel is written to a hidden sibling ``.<version>.partial-<id>`` (which TF Serving
     ignores) and renamed into place; an existing version is swapped with it in one atomic
@@ -231,7 +299,7 @@ def export_savedmodel(
             raise FileExistsError(f"{path} already exists (pass overwrite=True / --overwrite to replace it)")
         partial = export_dir / f".{version}.partial-{uuid.uuid4().hex[:12]}"
         try:
-            module = ServingModule(model, bytes_signature=bytes_signature, max_pixels=max_pixels)
+            module = ServingModule(model, bytes_signature=bytes_signature, max_pixels=max_pixels, check_inputs=True)
             tf.saved_model.save(module, str(partial), signatures=module.signatures())
             _swap_in(partial, path)
         finally:

@@ -260,6 +260,53 @@ def test_bytes_signature_decodes_like_read_ldr(loaded, model, tmp_path):
         assert _rel(outputs[key], expected[key]) <= 1e-5, key
 
 
+def _one_pixel(value, shape=(1, 16, 16, 3)):
+    ldr = np.full(shape, 0.5, np.float32)
+    ldr[0, 3, 5, 1] = value
+    return ldr
+
+
+BAD_TENSORS = {  # case: (ldr, what the InvalidArgument error says after "serving_default: ")
+    "nan": (_one_pixel(np.nan), "NaN or Inf values in the images"),
+    "inf": (_one_pixel(np.inf), "NaN or Inf values in the images"),
+    "negative": (_one_pixel(-0.25), "values outside [0, 1]"),
+    "above_one": (_one_pixel(255.0), "values outside [0, 1]"),
+    "empty_batch": (np.zeros((0, 16, 16, 3)), "expected at least one image of at least 8x8 pixels; got shape] [0 16 16 3]"),
+    "zero_height": (np.zeros((1, 0, 16, 3)), "expected at least one image of at least 8x8 pixels"),
+    "1x1": (np.zeros((1, 1, 1, 3)), "expected at least one image of at least 8x8 pixels; got shape] [1 1 1 3]"),
+    "1x20000": (np.zeros((1, 1, 20000, 3)), "expected at least one image of at least 8x8 pixels"),
+    "four_channels": (np.zeros((1, 16, 16, 4)), "expected images of shape [N, H, W, 3]; got shape] [1 16 16 4]"),
+    "grey": (np.zeros((1, 16, 16, 1)), "expected images of shape [N, H, W, 3]"),
+    "rank_3": (np.zeros((16, 16, 3)), "expected images of shape [N, H, W, 3]; got shape] [16 16 3]"),
+    "above_16_mp": (np.zeros((1, 8, 2_000_001, 3)), "more than 16000000 pixels in all"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TENSORS)
+def test_savedmodel_refuses_bad_tensors_with_invalid_argument(loaded, case):
+    ldr, message = BAD_TENSORS[case]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(f"{export.SIGNATURE_KEY}: {message}")):
+        loaded.signatures[export.SIGNATURE_KEY](ldr=tf.constant(ldr, tf.float32))
+
+
+def test_savedmodel_refuses_other_dtypes_and_tiny_encoded_images(loaded):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a uint8 tensor"):
+        loaded.signatures[export.SIGNATURE_KEY](ldr=tf.zeros([1, 16, 16, 3], tf.uint8))
+    tiny = _encode(np.zeros((1, 1, 3), np.uint8), "PNG")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape("serving_bytes: expected at least one image")):
+        loaded.signatures[export.BYTES_SIGNATURE_KEY](image_bytes=tf.constant([tiny]))
+
+
+def test_savedmodel_extreme_valid_inputs_give_finite_non_negative_hdr(loaded):
+    """The smallest image, black, white and a 8 x 600 strip: served, never a NaN image."""
+    strip = np.random.default_rng(6).random((1, 8, 600, 3), dtype=np.float32)
+    for ldr in (np.zeros((2, 8, 8, 3), np.float32), np.ones((1, 8, 8, 3), np.float32), strip):
+        outputs = loaded.signatures[export.SIGNATURE_KEY](ldr=tf.constant(ldr))
+        hdr = outputs["hdr"].numpy()
+        assert hdr.shape == ldr.shape and np.all(np.isfinite(hdr)) and hdr.min() >= 0
+        assert np.all(np.isfinite(outputs["inverse_crf"].numpy()))
+
+
 # --------------------------------------------------------------------------- TF Serving bodies
 
 
