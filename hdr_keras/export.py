@@ -1,6 +1,6 @@
 """Deployment exports of :class:`~hdr_keras.models.SingleHDR`: SavedModel (TF Serving) and TFLite.
 
-SavedModel (``export_dir/<version>/``, the layout TF Serving loads), two signatures:
+SavedModel (``export_dir/<version>/``, the layout TF Serving loads), three signatures:
 
 - ``serving_default``: ``ldr`` float32 [N, H, W, 3] in [0, 1], any N, H and W ->
   ``hdr`` float32 [N, H, W, 3] (linear radiance, >= 0) and ``inverse_crf`` float32 [N, 1024].
@@ -13,6 +13,10 @@ SavedModel (``export_dir/<version>/``, the layout TF Serving loads), two signatu
   the images declare in their headers are read before anything is decoded: a request above
   ``max_pixels`` in all (fixed at export, default :data:`DEFAULT_MAX_PIXELS`) or in another
   format fails with InvalidArgument, so a tiny file declaring a huge image cannot exhaust memory.
+- ``serving_curve``: ``ldr`` as ``serving_default`` and ``inverse_crf`` float32 [N, 1024] (a camera
+  profile's curve, :mod:`hdr_keras.profiles`: non-decreasing, 0 at 0, 1 at 1) -> the same outputs,
+  the Linearization-Net skipped: the Dequantization and Hallucination stages take the given curve,
+  which comes back as ``inverse_crf``.
 
 :func:`export_savedmodel` writes a version into a hidden sibling folder and swaps it in with a
 rename, so a kill at any moment leaves the old version or the new one, complete.
@@ -47,6 +51,8 @@ BYTES_SIGNATURE_KEY = "serving_bytes"
 INPUT_KEY = "ldr"
 BYTES_INPUT_KEY = "image_bytes"
 OUTPUT_KEYS = ("hdr", "inverse_crf")
+CURVE_SIGNATURE_KEY = "serving_curve"
+CURVE_INPUT_KEY = "inverse_crf"
 TFLITE_VARIANTS = ("fp32", "fp16", "int8")
 DEFAULT_TFLITE_VARIANTS = ("fp32", "fp16")
 """What the export writes unless told otherwise: the variants that are usable with the shipped weights."""
@@ -251,6 +257,20 @@ class ServingModule(tf.Module):
             serve, input_signature=[tf.TensorSpec(list(input_shape), tf.float32, name=INPUT_KEY)], autograph=False
         )
         functions = [self.serve]
+
+        def serve_curve(ldr, inverse_crf):
+            outputs = model(ldr, training=False, inverse_crf=inverse_crf)
+            return {key: tf.identity(outputs[key], name=key) for key in OUTPUT_KEYS}
+
+        self.serve_curve = tf.function(
+            serve_curve,
+            input_signature=[
+                tf.TensorSpec(list(input_shape), tf.float32, name=INPUT_KEY),
+                tf.TensorSpec([input_shape[0], 1024], tf.float32, name=CURVE_INPUT_KEY),
+            ],
+            autograph=False,
+        )
+        functions.append(self.serve_curve)
         if bytes_signature:
             self.serve_bytes = tf.function(
                 serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT_KEY)], autograph=False
@@ -265,6 +285,7 @@ class ServingModule(tf.Module):
     def signatures(self):
         """``{signature key: concrete function}`` for ``tf.saved_model.save``."""
         signatures = {SIGNATURE_KEY: self.serve.get_concrete_function()}
+        signatures[CURVE_SIGNATURE_KEY] = self.serve_curve.get_concrete_function()
         if hasattr(self, "serve_bytes"):
             signatures[BYTES_SIGNATURE_KEY] = self.serve_bytes.get_concrete_function()
         return signatures
@@ -362,9 +383,9 @@ def parse_size(text):
     return height, width
 
 
-def tflite_converter(saved_model_dir, variant="fp32"):
-    """A ``TFLiteConverter`` for the ``serving_default`` signature of a SavedModel, builtin ops only."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE_KEY])
+def tflite_converter(saved_model_dir, variant="fp32", signature_keys=(SIGNATURE_KEY,)):
+    """A ``TFLiteConverter`` for ``signature_keys`` of a SavedModel (default ``serving_default``), builtin ops only."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=list(signature_keys))
     # Builtins only: a graph that would need a Select TF (Flex) op fails to convert.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant == "fp16":
