@@ -319,7 +319,8 @@ def _fit_emor_channels(histograms, channels):
     ``g(1)``: values above the well-exposed range are never seen), held at 1 at the median observed
     value. Iteratively reweighted least squares on ``(a, w)``: the residual ``r g(va) - g(vb)`` is
     divided by its slope-weighted 8-bit noise ``sqrt((r g'(va))^2 + g'(vb)^2)``, i.e. measured in
-    8-bit values like the held-out error.
+    8-bit values like the held-out error; a second-difference penalty keeps it smooth, and steps
+    that came out falling are pushed up (kept rising) in the next iterations.
     """
     at_values = _emor_basis()
     pairs = _pair_counts(histograms, channels)
@@ -330,6 +331,8 @@ def _fit_emor_channels(histograms, channels):
     middle = np.concatenate([va, vb])[order][np.searchsorted(np.cumsum(np.concatenate([count, count])[order]), count.sum())]
     params = np.zeros(1 + EMOR_BASIS)
     params[0] = 1.0 / at_values[0, middle]
+    steps = np.diff(at_values, axis=1).T
+    falling = np.zeros(255, bool)
     for _ in range(EMOR_ITERATIONS):
         g = params @ at_values
         slope = np.gradient(g)
@@ -338,8 +341,10 @@ def _fit_emor_channels(histograms, channels):
         design = (r[:, None] * at_values[:, va].T - at_values[:, vb].T) * w[:, None]
         anchor = np.sqrt(count.sum()) * 10.0 / slope[middle]
         smooth = np.sqrt(count.sum() / 256.0) * EMOR_SMOOTHNESS / np.median(slope)
-        design = np.vstack([design, anchor * at_values[:, middle], smooth * np.diff(at_values, 2, axis=1).T])
-        target = np.concatenate([np.zeros(len(w)), [anchor], np.zeros(254)])
+        falling |= steps @ params < 0  # held non-decreasing where the curve fell (an active set)
+        design = np.vstack([design, anchor * at_values[:, middle], smooth * np.diff(at_values, 2, axis=1).T,
+                            anchor * steps[falling]])
+        target = np.concatenate([np.zeros(len(w)), [anchor], np.zeros(254), np.full(falling.sum(), 0.1 * anchor * np.median(slope))])
         params = np.linalg.solve(design.T @ design + 1e-9 * np.eye(len(params)), design.T @ target)
     return params @ at_values
 

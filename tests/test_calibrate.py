@@ -228,3 +228,26 @@ def test_load_profile_refuses_bad_files(tmp_path):
         with pytest.raises(profiles.ProfileError, match=f"^{tmp_path / name}: ") as error:
             profiles.load_profile(tmp_path / name)
         assert "\n" not in str(error.value)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_serving_curve_signature_takes_a_profile_curve(tmp_path, weights):
+    import tensorflow as tf
+
+    from hdr_keras import export, pretrained
+
+    model = pretrained.build_model("lite", weights)
+    path = export.export_savedmodel(model, tmp_path / "export", bytes_signature=False)
+    signature = tf.saved_model.load(str(path)).signatures[export.CURVE_SIGNATURE_KEY]
+    assert set(signature.structured_input_signature[1]) == {export.INPUT_KEY, export.CURVE_INPUT_KEY}
+    ldr = np.random.default_rng(0).uniform(0.0, 1.0, (1, 32, 48, 3)).astype(np.float32)
+    curve = (crf.GRID**1.8).astype(np.float32)[None]
+    outputs = signature(ldr=tf.constant(ldr), inverse_crf=tf.constant(curve))
+    assert set(outputs) == set(export.OUTPUT_KEYS)
+    np.testing.assert_allclose(outputs["inverse_crf"].numpy(), curve, atol=1e-6)
+    expected = model(ldr, training=False, inverse_crf=curve)["hdr"]
+    np.testing.assert_allclose(outputs["hdr"].numpy(), np.asarray(expected), rtol=1e-4, atol=1e-5)
+    other = signature(ldr=tf.constant(ldr), inverse_crf=tf.constant(crf.srgb_inverse_curve()[None]))["hdr"]
+    assert np.abs(other.numpy() - outputs["hdr"].numpy()).max() > 1e-3  # the curve is used
