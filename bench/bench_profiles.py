@@ -8,12 +8,13 @@ Usage (from the repository root)::
 Runs :func:`hdr_keras.evaluate.evaluate_real` (every aligned single exposure against the stack's
 merged HDR) for the model, inverse sRGB and the stack's own Debevec curve, then scores with the
 same reference (:class:`hdr_keras.evaluate._Reference`) the model given a camera profile
-calibrated by :func:`hdr_keras.calibrate.calibrate` on the *other* frames of the stack
-(leave-one-out: the profile never saw the photo it is used on), and that profile's curve alone
-(no hallucination). It also places each stack's curve among the modern camera curves
-(``modern_curves.npz``): RMSE to the nearest ones and to inverse sRGB, and the fraction of the
-grid where it lies inside their envelope. Prints Markdown tables. A script that reports numbers,
-not a test.
+calibrated by :func:`hdr_keras.calibrate.calibrate` on all frames of the stack (``model_profile``,
+in-sample like the Debevec oracle) and on the *other* frames (``model_profile_loo``:
+leave-one-out, the profile never saw the photo it is used on), and those curves alone (no
+hallucination: ``profile_curve``, ``profile_loo_curve``). It also places each stack's curve
+among the modern camera curves (``modern_curves.npz``): RMSE to the nearest ones and to inverse
+sRGB, and the fraction of the grid where it lies inside their envelope. Prints Markdown tables. A
+script that reports numbers, not a test.
 """
 
 import argparse
@@ -72,7 +73,7 @@ def main(argv=None):
     table = crf.load_modern()
     modern = crf.CurveTable.from_forward(table.forward, table.names, table.families)
     scores = {m: [] for m in ("model", "inverse_srgb", "debevec_curve", "model_debevec_curve",
-                              "profile_loo_curve", "model_profile_loo")}
+                              "profile_curve", "model_profile", "profile_loo_curve", "model_profile_loo")}
     placements = {}
     for stack_info in result["config"]["stacks"]:
         folder = pathlib.Path(stack_info["folder"])
@@ -91,13 +92,13 @@ def main(argv=None):
         for e, (ldr8, record) in enumerate(zip(stack.images, records)):
             ldr = ldr8.astype(np.float32) / 255.0
             reference = evaluate._Reference(stack.hdr, ldr, 4000.0, 100.0)
-            curve = profiles_loo[e].inverse_crf
-            model_out = np.asarray(model(ldr[None], training=False, inverse_crf=curve[None])["hdr"])[0]
-            curve_only = np.asarray(evaluate.apply_curves(ldr[None], curve[None]))[0, 0]
             for name in ("model", "inverse_srgb", "debevec_curve", "model_debevec_curve"):
                 scores[name].append(record["hdr"][name])
-            scores["model_profile_loo"].append(reference.scores(model_out))
-            scores["profile_loo_curve"].append(reference.scores(curve_only))
+            for name, curve in (("profile", profile_all.inverse_crf), ("profile_loo", profiles_loo[e].inverse_crf)):
+                model_out = np.asarray(model(ldr[None], training=False, inverse_crf=curve[None])["hdr"])[0]
+                curve_only = np.asarray(evaluate.apply_curves(ldr[None], curve[None]))[0, 0]
+                scores[f"model_{name}"].append(reference.scores(model_out))
+                scores[f"{name}_curve"].append(reference.scores(curve_only))
     means = {m: {k: float(np.nanmean([s[k] for s in v])) for k in KEYS} for m, v in scores.items()}
     print(f"{len(scores['model'])} single exposures of {len(placements)} real stack(s), preset {args.preset}\n")
     print("| method | PU21 PSNR | PU21 PSNR, over-exposed | log PSNR |\n|---|---|---|---|")

@@ -39,17 +39,18 @@ TRUSTED_TOP = 240
 """Highest 8-bit value whose fitted response is trusted; the curve above is extrapolated."""
 MAX_MISALIGNMENT = 0.15
 """Largest residual misalignment accepted: the fraction of MTB bits that still disagree with the
-middle frame after alignment (docs/calibrate.md: 0.02-0.06 on aligned stacks, 0.2-0.5 on moved ones)."""
+middle frame after alignment (docs/calibrate.md: 0-0.03 on aligned stacks, 0.075 for a frame rotated
+by 2 degrees, 0.21 by 5 degrees, 0.47 for another scene)."""
 PER_CHANNEL_MARGIN = 0.9
 """Per-channel curves are kept only when their held-out error is below this times the shared curve's."""
 DEBEVEC_SAMPLES = 100
 DEBEVEC_LAMBDA = 10.0
 ROBERTSON_LONG_SIDE = 256
 """Robertson runs on every pixel; this smaller working size keeps it as fast as the others."""
-EMOR_BASIS = 11
-EMOR_ITERATIONS = 6
 MAX_HELD_OUT = 4
 """Frames left out in turn per stack for the held-out error (spread over the exposures)."""
+EMOR_BASIS = 11
+EMOR_ITERATIONS = 6
 EMOR_SMOOTHNESS = 10.0
 """Weight of the second-difference penalty of the EMoR fit (real stacks of few frames need it)."""
 EMOR_PAIRS = 2
@@ -97,7 +98,9 @@ def parse_times(text):
     try:
         values = [float(fractions.Fraction(part.strip())) for part in text.split(",") if part.strip()]
     except (ValueError, ZeroDivisionError):
-        raise CalibrationError(f"--times {text!r}: neither a file nor comma-separated seconds (1/80,1/20,...)") from None
+        raise CalibrationError(
+            f"--times {text!r}: neither a file nor comma-separated seconds (1/80,1/20,...)"
+        ) from None
     if not values or min(values) <= 0:
         raise CalibrationError(f"--times {text!r}: exposure times must be positive seconds")
     return {"list": values}
@@ -123,7 +126,8 @@ def group_inputs(inputs):
 
 
 def read_frame(path, long_side):
-    """An image at working size: uint8 RGB [h, w, 3], long side at most ``long_side``.
+    """An image at working size and its full size: ``(uint8 RGB [h, w, 3], (width, height))``, the
+    long side at most ``long_side``.
 
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale when that still leaves ``long_side`` pixels (the
     decoder's DCT scaling, much faster on large photos), then area-downscaled; 16-bit PNG/TIFF are
@@ -139,7 +143,8 @@ def read_frame(path, long_side):
         raise CalibrationError(f"{path}: cannot read this image (not a JPEG, PNG or TIFF file, or damaged)") from None
     flags = cv2.IMREAD_COLOR
     if is_jpeg:
-        for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        reductions = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+        for factor, reduced in reductions:
             if max(width, height) / factor >= long_side:
                 flags = reduced
                 break
@@ -171,23 +176,30 @@ def load_stack(name, files, times=None, long_side=DEFAULT_LONG_SIDE, pool=None):
 
     ``times``: seconds [E] in the order of ``files``, or ``None`` for EXIF (then the folder's
     exposures.tsv). Refuses one frame, equal exposure times, frames of different sizes or cameras,
-    and a scene that moved too much to align (:data:`MAX_MISALIGNMENT`).
+    and a scene that moved too much to align (:data:`MAX_MISALIGNMENT`). ``pool``: the thread pool
+    that reads the frames (default: one of a thread per core).
     """
+    if pool is None:
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            return load_stack(name, files, times, long_side, pool)
     files = [pathlib.Path(f) for f in files]
     where = files[0].parent if len({f.parent for f in files}) == 1 else name
     if len(files) < 2:
         raise CalibrationError(f"{files[0]}: a stack needs at least 2 frames at different exposure times, got 1")
-    pool = pool or concurrent.futures.ThreadPoolExecutor(1)
     exifs = list(pool.map(_frame_exif, files))
     frames = list(pool.map(lambda f: read_frame(f, long_side), files))
     sizes = [size for _, size in frames]
     for f, size in zip(files, sizes):
         if size != sizes[0]:
-            raise CalibrationError(f"{f}: size {size[0]}x{size[1]} differs from {files[0].name}'s {sizes[0][0]}x{sizes[0][1]}")
+            raise CalibrationError(
+                f"{f}: size {size[0]}x{size[1]} differs from {files[0].name}'s {sizes[0][0]}x{sizes[0][1]}"
+            )
     cameras = [e.camera for e in exifs]
     for f, camera in zip(files, cameras):
         if camera and cameras[0] and camera != cameras[0]:
-            raise CalibrationError(f"{f}: taken with {camera!r}, {files[0].name} with {cameras[0]!r}; one camera per profile")
+            raise CalibrationError(
+                f"{f}: taken with {camera!r}, {files[0].name} with {cameras[0]!r}; one camera per profile"
+            )
     if times is None:
         times = [e.exposure_time for e in exifs]
         if None in times:
@@ -264,7 +276,8 @@ def _fit_robertson(images, times):
         scale = ROBERTSON_LONG_SIDE / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         images = np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images])
-    return _response_curves(cv2.createCalibrateRobertson().process(list(images), np.asarray(times, np.float32)), [images])
+    response = cv2.createCalibrateRobertson().process(list(images), np.asarray(times, np.float32))
+    return _response_curves(response, [images])
 
 
 def _emor_basis():
@@ -327,8 +340,9 @@ def _fit_emor_channels(histograms, channels):
     if pairs is None:
         return at_values[0]
     va, vb, r, count = pairs
-    order = np.argsort(np.concatenate([va, vb]))
-    middle = np.concatenate([va, vb])[order][np.searchsorted(np.cumsum(np.concatenate([count, count])[order]), count.sum())]
+    values, weights = np.concatenate([va, vb]), np.concatenate([count, count])
+    order = np.argsort(values)
+    middle = values[order][np.searchsorted(np.cumsum(weights[order]), count.sum())]  # the median value
     params = np.zeros(1 + EMOR_BASIS)
     params[0] = 1.0 / at_values[0, middle]
     steps = np.diff(at_values, axis=1).T
@@ -344,7 +358,8 @@ def _fit_emor_channels(histograms, channels):
         falling |= steps @ params < 0  # held non-decreasing where the curve fell (an active set)
         design = np.vstack([design, anchor * at_values[:, middle], smooth * np.diff(at_values, 2, axis=1).T,
                             anchor * steps[falling]])
-        target = np.concatenate([np.zeros(len(w)), [anchor], np.zeros(254), np.full(falling.sum(), 0.1 * anchor * np.median(slope))])
+        rise = np.full(falling.sum(), 0.1 * anchor * np.median(slope))
+        target = np.concatenate([np.zeros(len(w)), [anchor], np.zeros(254), rise])
         params = np.linalg.solve(design.T @ design + 1e-9 * np.eye(len(params)), design.T @ target)
     return params @ at_values
 
@@ -518,7 +533,9 @@ def _stacks_from_args(args, pool):
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise CalibrationError(f"--methods: unknown {', '.join(unknown) or 'empty list'}; choose among {', '.join(METHODS)}")
+        raise CalibrationError(
+            f"--methods: unknown {', '.join(unknown) or 'empty list'}; choose among {', '.join(METHODS)}"
+        )
     if args.long_side < 64:
         raise CalibrationError(f"--long_side {args.long_side}: at least 64 pixels")
     groups = group_inputs(args.inputs)
