@@ -516,15 +516,16 @@ def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="a folder per stack (its JPEG/PNG/TIFF files), or the image files of one stack")
     parser.add_argument("--times", default=None, metavar="TIMES",
-                        help="exposure times replacing EXIF: seconds per frame in the order given "
-                        "(1/80,1/20,0.2), or a TSV file with the columns file and exposure_time_s")
+                        help="exposure times replacing EXIF: seconds per frame in the order of the files "
+                        "(a folder's sorted by name; 1/80,1/20,0.2), or a TSV file with the columns file and "
+                        "exposure_time_s")
     parser.add_argument("--output", default=None, metavar="FILE",
                         help=f"profile JSON to write (default: {DEFAULT_OUTPUT} unless --save)")
     parser.add_argument("--save", action="store_true",
                         help=f"save the profile for predict's automatic use, in {profiles.profile_dir()} "
                         "(per camera make and model; replaces an earlier one)")
     parser.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
-                        help="methods to compare, comma-separated among %(default)s")
+                        help="methods to compare, comma-separated (default: %(default)s)")
     parser.add_argument("--long_side", type=int, default=DEFAULT_LONG_SIDE, metavar="PX",
                         help="working size: frames are downscaled to this long side (default: %(default)s)")
 
