@@ -22,6 +22,7 @@ import json
 import pathlib
 import sys
 
+import cv2
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -60,6 +61,32 @@ def curve_placement(curve, modern):
     }
 
 
+def global_curve_residual(stack, curves):
+    """How far a global curve explains a stack: each frame pair ``k -> j`` of neighbouring exposures
+    predicted through ``curves`` [3, 1024] (8-bit levels): RMSE on all well-exposed pixels, on the
+    smoothest 30% (edges and misalignment left out), and the std of the residual's low-frequency
+    part there (Gaussian sigma 20 px at the working size), which a local tone mapping would raise."""
+    out = {}
+    for k, j in [(a, b) for a in range(len(stack.times)) for b in (a - 1, a + 1) if 0 <= b < len(stack.times)]:
+        x, y = stack.images[k], stack.images[j]
+        diff = calibrate.predict_frame(curves, x, stack.times[j] / stack.times[k]) * 255.0 - y
+        lo, hi = calibrate.WELL_EXPOSED
+        keep = (x >= lo) & (x <= hi) & (y >= lo) & (y <= hi)
+        gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        edges = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+        edges = cv2.dilate(edges, np.ones((5, 5)))
+        smooth = keep & (edges < np.percentile(edges, 30))[..., None]
+        weight = smooth.mean(axis=-1).astype(np.float32)
+        low = cv2.GaussianBlur(np.where(smooth, diff, 0).mean(axis=-1).astype(np.float32), (0, 0), 20)
+        low /= np.maximum(cv2.GaussianBlur(weight, (0, 0), 20), 1e-3)
+        out[f"{stack.files[k].name}->{stack.files[j].name}"] = {
+            "rmse_levels": round(float(np.sqrt(np.mean(diff[keep] ** 2))), 2),
+            "rmse_levels_smooth": round(float(np.sqrt(np.mean(diff[smooth] ** 2))), 2),
+            "low_frequency_std_levels": round(float(low[weight > 0].std()), 2),
+        }
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", default=str(SHARED_DATA / "real"))
@@ -79,10 +106,13 @@ def main(argv=None):
         folder = pathlib.Path(stack_info["folder"])
         stack = stack_lib.load_stack(folder, result["config"]["long_side"])
         profiles_loo, profile_all = loo_profiles(folder, stack.files, len(stack.files))
+        working = calibrate.load_stack(folder.name, [folder / f for f in stack.files])
+        curves = np.repeat(profile_all.inverse_crf[None], 3, axis=0)
         debevec = stack_lib.inverse_curve(stack.response)
         placements[stack.name] = {
             "debevec_1024px": curve_placement(debevec, modern),
             f"profile_{profile_all.method}": curve_placement(profile_all.inverse_crf, modern),
+            "global_curve_residual": global_curve_residual(working, curves),
             "profile_vs_debevec_rmse": round(float(np.sqrt(((profile_all.inverse_crf - debevec) ** 2).mean())), 4),
             "profile_loo": [{"method": p.method, "fit_error": p.fit_error["rmse"],
                              "rmse_vs_debevec": round(float(np.sqrt(((p.inverse_crf - debevec) ** 2).mean())), 4)}
