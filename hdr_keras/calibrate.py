@@ -593,6 +593,9 @@ def run(args):
               f"per channel {error['per_channel'] * 255:6.2f}/255{mark}")
     channels = "per-channel curves" if profile.inverse_crf_rgb is not None else "one curve shared by R, G, B"
     print(f"  profile: {profile.method}, {channels}")
+    if not profile.fit_error["held_out"]:
+        print("  note: no stack has 3 frames, so no frame could be held out to check the curve; "
+              "a stack of 3 or more frames 1-2 stops apart gives a checked (and usually better) profile")
     for path in written:
         print(f"wrote {path}")
     return 0
