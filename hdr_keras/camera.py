@@ -106,7 +106,7 @@ class CameraModel:
     exposure_levels: int = 600
     max_shot_std: float = 0.08 / 6.0
     max_read_std: float = 0.005
-    jpeg_quality: tuple = (75, 98)
+    jpeg_quality: tuple = (70, 98)
     jpeg_fraction: float = 0.75
 
     def sample(self, batch, seed):

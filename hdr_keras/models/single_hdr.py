@@ -1,12 +1,18 @@
 """SingleHDR: the whole reversed camera pipeline, built from the stage configs (docs/design.md#stages)."""
 
 import keras
+from keras import ops
 
+from hdr_keras.models.context_hallucination import ContextHallucinationNet
 from hdr_keras.models.hallucination import HallucinationNet
 from hdr_keras.models.linearization import LinearizationNet
 from hdr_keras.models.unet import DequantizationNet, RefinementNet
 from hdr_keras.precision import FLOAT32
 from hdr_keras.presets import get_preset
+
+HALLUCINATION_NETS = {"hdrcnn": HallucinationNet, "context": ContextHallucinationNet}
+"""``hallucination["architecture"]`` -> class: the authors' tile-local HDRCNN layout, or the whole-image
+context stage (default ``hdrcnn``)."""
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
@@ -32,13 +38,28 @@ class SingleHDR(keras.Model):
         self.refine = bool(refine)
         self.dequantization = DequantizationNet(**dequantization, name="dequantization")
         self.linearization = LinearizationNet(**linearization, name="linearization")
-        self.hallucination = HallucinationNet(**hallucination, name="hallucination")
+        hallucination = dict(hallucination)
+        architecture = hallucination.pop("architecture", "hdrcnn")
+        if architecture not in HALLUCINATION_NETS:
+            raise ValueError(f"unknown hallucination architecture {architecture!r}; known: {', '.join(HALLUCINATION_NETS)}")
+        self.hallucination = HALLUCINATION_NETS[architecture](**hallucination, name="hallucination")
         self.refinement = None if refinement is None else RefinementNet(**refinement, name="refinement")
 
     @classmethod
-    def from_preset(cls, name, refine=True, **kwargs):
-        """Builds preset ``name`` (see :mod:`hdr_keras.presets`) with fresh weights."""
-        return cls(**get_preset(name), refine=refine, **kwargs)
+    def from_preset(cls, name, weights=None, refine=True, **kwargs):
+        """Preset ``name`` (see :mod:`hdr_keras.presets`), built (every stage, the Refinement-Net too
+        when not ``refine``, so one weights file fits either way), with fresh weights or ``weights``
+        strictly loaded: a whole-SingleHDR ``.weights.h5`` such as the preset's shipped one
+        (:func:`hdr_keras.pretrained.shipped_weights`), see :func:`hdr_keras.pretrained.load_weights`.
+        The one weights loader of the package."""
+        model = cls(**get_preset(name), refine=True, **kwargs)
+        model(ops.zeros((1, 64, 64, 3)))
+        model.refine = bool(refine)
+        if weights is not None:
+            from hdr_keras import pretrained
+
+            pretrained.load_weights(model, weights, name)
+        return model
 
     def call(self, ldr, training=None, inverse_crf=None):
         """Runs the chain; a given ``inverse_crf`` [N, 1024] replaces the Linearization-Net's estimate."""

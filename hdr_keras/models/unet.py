@@ -17,6 +17,8 @@ class UNet(keras.layers.Layer):
     bilinear x2, 3x3 conv to the skip's width, concatenation with the skip, 3x3 conv. Head:
     3x3 conv to ``out_channels``, linear (``head_initializer="zeros"`` starts the net at 0, so a
     residual refinement starts as the identity). LeakyReLU(``negative_slope``) after every other conv.
+    ``global_context``: the spatial mean of the deepest stage, through a dense layer, is added to
+    every position there (whole-image context at any size).
     """
 
     def __init__(
@@ -28,6 +30,7 @@ class UNet(keras.layers.Layer):
         out_channels=3,
         negative_slope=0.1,
         head_initializer="glorot_uniform",
+        global_context=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -40,6 +43,7 @@ class UNet(keras.layers.Layer):
         self.out_channels = int(out_channels)
         self.negative_slope = float(negative_slope)
         self.head_initializer = head_initializer
+        self.global_context = bool(global_context)
 
         def conv(filters, kernel, name):
             return keras.layers.Conv2D(filters, kernel, padding="same", name=name)
@@ -55,6 +59,7 @@ class UNet(keras.layers.Layer):
         self.head = keras.layers.Conv2D(
             self.out_channels, 3, padding="same", kernel_initializer=head_initializer, name="head_conv"
         )
+        self.context = keras.layers.Dense(self.stage_filters[-1], name="context") if self.global_context else None
 
     @property
     def multiple(self):
@@ -72,6 +77,8 @@ class UNet(keras.layers.Layer):
             skips.append(x)
             x = ops.average_pool(x, 2, 2, padding="valid")
             x = self._act(conv2(self._act(conv1(x))))
+        if self.context is not None:
+            x = x + self.context(ops.mean(x, axis=(1, 2), keepdims=True))
         for (conv1, conv2), skip in zip(self.up, reversed(skips)):
             x = self._act(conv1(self.upsample(x)))
             x = self._act(conv2(ops.concatenate([x, skip], axis=-1)))
@@ -90,6 +97,7 @@ class UNet(keras.layers.Layer):
             "out_channels": self.out_channels,
             "negative_slope": self.negative_slope,
             "head_initializer": self.head_initializer,
+            "global_context": self.global_context,
         }
 
 

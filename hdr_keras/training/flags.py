@@ -25,7 +25,7 @@ def define_common_flags(default_steps, default_lr):
     flags.DEFINE_integer("modern_repeat", 3, "How often the modern training curves are listed (weight against DoRF's 191).")
     flags.DEFINE_integer("num_emor_curves", 0, "Random EMoR mixture curves added to the training curves.")
     flags.DEFINE_bool(
-        "jpeg", True, "JPEG-compress 3 in 4 synthetic LDRs (4:2:0, quality 75-98); lin never does (its input is before quantisation)."
+        "jpeg", True, "JPEG-compress 3 in 4 synthetic LDRs (4:2:0, quality 70-98); lin never does (its input is before quantisation)."
     )
     flags.DEFINE_bool("sensor_noise", True, "Add sensor noise to the synthetic exposures (docs/design.md#image-formation).")
     flags.DEFINE_float("white_balance_stops", 0.0, "Random white balance of the linear crops: R and B gains "

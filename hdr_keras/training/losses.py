@@ -33,6 +33,39 @@ def mean_l2(prediction, target):
     return ops.mean(ops.square(prediction - target))
 
 
+def clipped_region(hdr, level=1.0):
+    """[N, H, W, 1] float: 1 where the true radiance reaches the camera's clip ``level`` in any channel."""
+    return ops.cast(ops.max(hdr, axis=-1, keepdims=True) >= level, "float32")
+
+
+def _region_mean(per_pixel, region, weight):
+    """Per-sample mean of ``per_pixel`` [N, H, W, 1] over ``region`` [N, H, W, 1], sample-weighted;
+    samples without a region count 0."""
+    area = ops.sum(region, axis=(1, 2, 3))
+    per_sample = ops.sum(per_pixel * region, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
+    return weighted_mean(per_sample, weight * ops.cast(area > 0, "float32"))
+
+
+def chroma_l1(prediction, target, region, weight):
+    """Mean L1 of the chromaticities ``rgb / sum`` inside ``region``: the colour of a fill, not its level."""
+
+    def chroma(x):
+        x = ops.maximum(x, 0.0)
+        return x / (ops.sum(x, axis=-1, keepdims=True) + 1e-4)
+
+    per_pixel = ops.sum(ops.abs(chroma(prediction) - chroma(target)), axis=-1, keepdims=True)
+    return _region_mean(per_pixel, region, weight)
+
+
+def log_luminance_l1(prediction, target, region, weight):
+    """Mean L1 of ``log(mean_c x + 1e-3)`` inside ``region``: the level of a fill, in stops / ln 2."""
+
+    def log_level(x):
+        return ops.log(ops.mean(ops.maximum(x, 0.0), axis=-1, keepdims=True) + 1e-3)
+
+    return _region_mean(ops.abs(log_level(prediction) - log_level(target)), region, weight)
+
+
 def total_variation(images, weight):
     """Per-sample mean absolute difference of vertical and horizontal neighbours, sample-weighted.
 

@@ -31,6 +31,8 @@ class LossWeights:
     hal: float = 1.0
     perceptual: float = 0.001
     tv: float = 0.1
+    chroma: float = 1.0
+    level: float = 0.05
 
 
 class Task:
@@ -53,10 +55,20 @@ class Task:
         return getattr(self.model, STAGE_MODELS[self.name])
 
     def hallucination_losses(self, prediction, target, weight):
-        """L1 + perceptual + TV of HDR images in the log domain ``y = log(1 + 10x) / log(11)``."""
+        """L1 + perceptual + TV of HDR images in the log domain ``y = log(1 + 10x) / log(11)``, plus,
+        inside the regions the camera clipped, the L1 of the chromaticities (colour of the fill) and
+        of the log level (its brightness): the whole-image terms are dominated by the unclipped
+        pixels, and a fill of the wrong colour costs them little."""
         y_pred, y_true = L.log_tonemap(prediction), L.log_tonemap(target)
-        terms = {"hal_l1": L.l1(y_pred, y_true, weight), "hal_tv": L.total_variation(y_pred, weight)}
-        total = self.weights.hal * terms["hal_l1"] + self.weights.tv * terms["hal_tv"]
+        region = L.clipped_region(target)
+        terms = {
+            "hal_l1": L.l1(y_pred, y_true, weight),
+            "hal_tv": L.total_variation(y_pred, weight),
+            "hal_chroma": L.chroma_l1(prediction, target, region, weight),
+            "hal_level": L.log_luminance_l1(prediction, target, region, weight),
+        }
+        w = self.weights
+        total = w.hal * terms["hal_l1"] + w.tv * terms["hal_tv"] + w.chroma * terms["hal_chroma"] + w.level * terms["hal_level"]
         if self.perceptual is not None:
             terms["hal_perceptual"] = self.perceptual(y_pred, y_true, weight)
             total += self.weights.perceptual * terms["hal_perceptual"]
