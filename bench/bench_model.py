@@ -3,7 +3,7 @@
     python bench/bench_model.py                             # lite at 0.5, 1 and 12 MP, median of 3
     python bench/bench_model.py --presets lite,paper --sizes 1 --runs 5
 
-For each preset and size, the image goes through :meth:`hdr_keras.predict.Predictor.predict` as
+For each preset and size, the image goes through :meth:`hdr_keras.engine.Engine.reconstruct` as
 ``predict`` runs it (CLI defaults: refinement on unless it is the identity; one pass up to 4 MP,
 above that the curve on the <= 1024 px downscaled copy and 1024 px tiles with 128 px overlap, so
 12 MP is measured tiled, as predict runs it). Both dtypes' predictors are built in this process
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from hdr_keras.quiet import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
-from hdr_keras import precision, predict, pretrained, tiling  # noqa: E402
+from hdr_keras import engine, precision, pretrained, tiling  # noqa: E402
 
 DTYPES = ("float32", "bfloat16")
 CONV_SIDE, CONV_CHANNELS = 1000, 64
@@ -56,7 +56,7 @@ def _graph_flops(fn, *specs):
 
 
 class FlopCounter:
-    """FLOPs of :meth:`Predictor.predict` on an image of a given size, cached per traced shape."""
+    """FLOPs of :meth:`Engine.reconstruct` on an image of a given size, cached per traced shape."""
 
     def __init__(self, predictor):
         self.predictor, self.cache = predictor, {}
@@ -64,7 +64,7 @@ class FlopCounter:
     def _at(self, kind, height, width):
         key = (kind, height, width)
         if key not in self.cache:
-            model, image = self.predictor.model, tf.TensorSpec([1, height, width, 3], tf.float32)
+            model, image = self.predictor.runtime.model, tf.TensorSpec([1, height, width, 3], tf.float32)
 
             def curve(x):
                 return model.linearization(model.dequantization(x, training=False), training=False)["inverse_crf"]
@@ -81,13 +81,13 @@ class FlopCounter:
         return self.cache[key]
 
     def __call__(self, height, width):
-        """(FLOPs, number of tiles), following the branches of :meth:`Predictor.predict`."""
+        """(FLOPs, number of tiles), following the branches of :meth:`Engine.reconstruct`."""
         p = self.predictor
-        tiles = predict.plan(height, width, predict.DEFAULT_TILE, predict.DEFAULT_OVERLAP,
-                             predict.DEFAULT_TILE_ABOVE_MP, p.align)
-        if len(tiles) <= 1 and max(height, width) <= predict.CURVE_SIDE:
+        tiles = engine.plan(height, width, engine.DEFAULT_TILE, engine.DEFAULT_OVERLAP,
+                            engine.DEFAULT_TILE_ABOVE_MP, p.align)
+        if len(tiles) <= 1 and max(height, width) <= engine.CURVE_SIDE:
             return self._at("full", height, width), 1
-        flops = self._at("curve", *predict.curve_size(height, width))
+        flops = self._at("curve", *engine.curve_size(height, width))
         windows = tiles or [tiling.Tile(0, height, 0, width, 0, 0)]
         return flops + sum(self._at("with_curve", t.y1 - t.y0, t.x1 - t.x0) for t in windows), len(windows)
 
@@ -159,13 +159,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         for preset in args.presets.split(","):
             weights, origin = _weights(preset, tmp)
-            predictors = {dtype: predict.Predictor(preset, weights, dtype=dtype) for dtype in DTYPES}
+            predictors = {dtype: engine.Engine(preset, weights, dtype=dtype) for dtype in DTYPES}
             count = FlopCounter(predictors["float32"])
             for megapixels in sizes:
                 height, width = _dimensions(megapixels)
                 image = rng.uniform(0, 1, (height, width, 3)).astype(np.float32)
                 flops, tiles = count(height, width)
-                calls = {d: lambda p=p: p.predict(image) for d, p in predictors.items()}
+                calls = {d: lambda p=p: p.reconstruct(image) for d, p in predictors.items()}
                 seconds = _alternate({**calls, **conv}, args.runs)
                 limit = {d: conv_flops / seconds["conv " + d] / 1e9 for d in DTYPES}
                 for dtype in DTYPES:

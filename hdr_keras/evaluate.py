@@ -244,19 +244,12 @@ class _Reference:
 
 
 def _compiled(model):
-    """tf.functions: the model's outputs, the model given a curve, and :func:`apply_curves`."""
+    """The model's runtime (:mod:`hdr_keras.runtimes.tensorflow`) and :func:`apply_curves` traced."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
-    def estimate(ldr):
-        out = model(ldr, training=False)
-        return {key: out[key] for key in ("dequantized", "inverse_crf", "linear", "hdr")}
+    from hdr_keras.runtimes.tensorflow import Runtime
 
-    @tf.function(reduce_retracing=True)
-    def with_curve(ldr, inverse_crf):
-        return model(ldr, training=False, inverse_crf=inverse_crf)["hdr"]
-
-    return estimate, with_curve, tf.function(apply_curves, reduce_retracing=True)
+    return Runtime.from_model(model), tf.function(apply_curves, reduce_retracing=True)
 
 
 def _score_group(images, outputs, curves, context, exposures, methods, pu21_peak, pu21_percentile):
@@ -413,7 +406,7 @@ def evaluate(
         raise ValueError(f"no usable HDR images in {hdr_paths}")
 
     methods = ["model", "model_no_hallucination"] + (["model_true_curve"] if oracle_curve else []) + list(BASELINES)
-    estimate, with_curve, apply_curves_fn = _compiled(model)
+    runtime, apply_curves_fn = _compiled(model)
     total = len(scenes) * len(curves) * len(exposures)
     bar = None
     if progress:
@@ -433,11 +426,11 @@ def evaluate(
                 outputs = collections.defaultdict(list)
                 for lo in range(0, len(exposures), batch_size):
                     ldr_batch = images["ldr"][lo : lo + batch_size]
-                    for key, value in estimate(ldr_batch).items():
+                    for key, value in runtime.outputs(ldr_batch).items():
                         outputs[key].append(np.asarray(value))
                     if oracle_curve:
                         curves_batch = np.repeat(inverse[c][None], len(ldr_batch), axis=0)
-                        outputs["model_true_curve"].append(np.asarray(with_curve(ldr_batch, curves_batch)))
+                        outputs["model_true_curve"].append(runtime.outputs(ldr_batch, curves_batch)["hdr"])
                 outputs = {key: np.concatenate(value) for key, value in outputs.items()}
                 group_curves = {**baseline_curves, "true_curve": inverse[c]}
                 applied = np.asarray(apply_curves_fn(images["ldr"], np.stack(list(group_curves.values()))))
@@ -582,7 +575,7 @@ def evaluate_real(
     methods = ["model", "model_no_hallucination"] + (["model_debevec_curve"] if oracle_curve else [])
     methods += ["inverse_srgb", "gamma_2.2", "debevec_curve"]
     fixed = {"inverse_srgb": crf.srgb_inverse_curve(), "gamma_2.2": gamma_curve()}
-    estimate, with_curve, apply_curves_fn = _compiled(model)
+    runtime, apply_curves_fn = _compiled(model)
     stacks, records = [], []
     for folder in folders:
         stack = stack_lib.load_stack(folder, long_side)
@@ -591,7 +584,7 @@ def evaluate_real(
         applied = np.asarray(apply_curves_fn(frames, np.stack(list(fixed.values()))))
         middle = float(stack.times[len(stack.times) // 2])
         for e, ldr in enumerate(frames):
-            out = {key: np.asarray(value)[0] for key, value in estimate(ldr[None]).items()}
+            out = {key: value[0] for key, value in runtime.outputs(ldr[None]).items()}
             predictions = {
                 "model": out["hdr"],
                 "model_no_hallucination": out["linear"],
@@ -600,7 +593,7 @@ def evaluate_real(
                 "debevec_curve": stack_lib.apply_response(stack.images[e], stack.response),
             }
             if oracle_curve:
-                predictions["model_debevec_curve"] = np.asarray(with_curve(ldr[None], debevec[None]))[0]
+                predictions["model_debevec_curve"] = runtime.outputs(ldr[None], debevec[None])["hdr"][0]
             reference = _Reference(stack.hdr, ldr, pu21_peak, pu21_percentile)
             curves = {"model": out["inverse_crf"], **fixed}
             records.append({

@@ -15,8 +15,7 @@ import re
 import tempfile
 import warnings
 
-import numpy as np
-
+from hdr_keras.errors import UsageError
 from hdr_keras.presets import PRESETS
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "assets" / "weights"
@@ -24,11 +23,11 @@ WHOLE = "SingleHDR"
 STAGES = ("dequantization", "linearization", "hallucination", "refinement")
 
 
-class WeightsError(ValueError):
+class WeightsError(UsageError):
     """A weights file that cannot be loaded into the model; the message is one line naming the file."""
 
 
-class MissingWeightsError(ValueError):
+class MissingWeightsError(UsageError):
     """No weights file given and none shipped for the preset."""
 
 
@@ -104,20 +103,11 @@ def model_layout(model):
 
 
 def build_model(preset, weights=None, refine=True):
-    """SingleHDR of ``preset``, built (variables created) and strictly loaded from ``weights`` if given.
-
-    ``weights`` is a ``.weights.h5`` file of the whole SingleHDR (see :func:`load_weights`).
-    Every stage is built (the Refinement-Net too when ``refine`` is false), so one weights file
-    fits either way.
-    """
+    """:meth:`SingleHDR.from_preset <hdr_keras.models.SingleHDR.from_preset>`, the one loader
+    (kept for the training scripts and tests that call it by this name)."""
     from hdr_keras.models import SingleHDR
 
-    model = SingleHDR.from_preset(preset, refine=True)
-    model(np.zeros((1, 64, 64, 3), np.float32))
-    model.refine = refine
-    if weights is not None:
-        load_weights(model, weights, preset)
-    return model
+    return SingleHDR.from_preset(preset, weights=weights, refine=refine)
 
 
 def load_weights(model, path, preset, part=WHOLE):
@@ -164,8 +154,7 @@ def _reference_layouts(preset):
     """{part: layout} of a freshly built model of ``preset``: the whole SingleHDR and each stage."""
     from hdr_keras.models import SingleHDR
 
-    model = SingleHDR.from_preset(preset, refine=True)
-    model(np.zeros((1, 64, 64, 3), np.float32))
+    model = SingleHDR.from_preset(preset)
     layouts = {WHOLE: model_layout(model)}
     layouts.update({stage: model_layout(getattr(model, stage)) for stage in STAGES})
     return layouts

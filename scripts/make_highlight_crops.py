@@ -2,7 +2,7 @@
 
     python scripts/make_highlight_crops.py --before old.weights.h5 --after hdr_keras/assets/weights/lite.weights.h5
 
-Runs ``predict``'s procedure (``hdr_keras.predict.Predictor``) with two weights files on a real
+Runs ``predict``'s procedure (``hdr_keras.engine.Engine``) with two weights files on a real
 in-camera JPEG (default: the longest exposure of ``../shared/data/real/venice_canal_handheld``,
 Canon EOS REBEL T2i, 1/20 s, about 10 % of its pixels clipped) and writes
 ``examples/real_highlights.jpg``: for each crop box, left to right, the photo, the ``before``
@@ -17,7 +17,7 @@ from absl import app, flags
 from PIL import Image
 
 from hdr_keras import io, paths
-from hdr_keras.predict import Predictor
+from hdr_keras.engine import Engine
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_string("photo", str(paths.SHARED_DATA / "real" / "venice_canal_handheld" / "IMG_4211.jpg"), "A real camera JPEG.")
@@ -40,7 +40,7 @@ def main(_):
     photo = io.read_ldr(FLAGS.photo)
     columns = [np.round(photo * 255).astype(np.uint8)]
     for weights in (FLAGS.before, FLAGS.after):
-        hdr, _, _ = Predictor("lite", weights).predict(photo)
+        hdr = Engine("lite", weights).reconstruct(photo).hdr
         columns.append(display(hdr, FLAGS.stops))
     rows = []
     for box in FLAGS.boxes:

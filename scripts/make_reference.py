@@ -26,9 +26,9 @@ TOLERANCES = {"curve": 2e-3, "relative": 1e-2, "absolute": 1e-4}
 
 def reference_input():
     """The sample photo at SIDE on its long side: float32 [1, 128, 512, 3] in [0, 1]."""
-    from hdr_keras import io, predict
+    from hdr_keras import engine, io
 
-    return predict.downscale(io.read_ldr(SAMPLE), SIDE)[None]
+    return engine.downscale(io.read_ldr(SAMPLE), SIDE)[None]
 
 
 def _stats(x):

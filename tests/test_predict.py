@@ -19,13 +19,13 @@ import pytest
 from PIL import Image
 
 from hdr_keras import io as hio
-from hdr_keras import predict, pretrained, tiling
+from hdr_keras import engine, outputs, predict, pretrained, tiling
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SIDECAR_KEYS = {
     "hdr_keras_version", "input", "preview", "formats", "width", "height", "preset",
-    "refine", "dtype", "weights", "tiled", "tile", "tile_overlap", "tiles", "curve_size", "hdr_max", "seconds",
-    "inverse_crf", "files",
+    "refine", "dtype", "runtime", "weights", "curve", "tiled", "tile", "tile_overlap", "tiles", "curve_size", "hdr_max", "seconds",
+    "inverse_crf", "files", "camera_profile",
 }  # fmt: skip
 
 
@@ -264,11 +264,10 @@ def test_output_is_the_model_hdr_as_is_at_the_linear_level(tmp_path, weights, cl
     assert cli(tmp_path / "a.png", "--float32") == 0
     assert cli(tmp_path / "a.png", "--float32", "--norefine", out_dir=tmp_path / "noref") == 0
     x = (rgb.astype(np.float32) / 255.0)[None]
-    sha = pretrained.sha256(weights)
-    refined = predict.get_predictor("lite", weights, sha, True).model(x, training=False)
+    refined = engine.get_engine("lite", weights, True, "float32").runtime.model(x, training=False)
     np.testing.assert_allclose(hio.read_hdr(cli.out / "a.exr"), refined["hdr"][0], rtol=1e-5, atol=1e-6)
     # Without refinement, pixels below the over-exposure threshold are exactly the linearised input.
-    plain = predict.get_predictor("lite", weights, sha, False).model(x, training=False)
+    plain = engine.get_engine("lite", weights, False, "float32").runtime.model(x, training=False)
     hdr, linear = hio.read_hdr(tmp_path / "noref" / "a.exr"), np.asarray(plain["linear"][0])
     well_exposed = linear.max(axis=-1) < 0.88
     assert well_exposed.any()
@@ -362,29 +361,33 @@ def test_curve_is_estimated_once_on_the_downscaled_image(tmp_path, weights, cli,
     meta = _read_json(cli.out / "wide.json")
     assert meta["tiled"] and meta["tiles"] == len(tiling.plan_axis(1100, 256, 64, 32)) == 6
     assert meta["curve_size"] == {"width": 1024, "height": 37}
-    predictor = predict.get_predictor("lite", weights, pretrained.sha256(weights), True)
-    small = predict.downscale(rgb.astype(np.float32) / 255.0, predict.CURVE_SIDE)
+    runtime = engine.get_engine("lite", weights, True, "float32").runtime
+    small = engine.downscale(rgb.astype(np.float32) / 255.0, engine.CURVE_SIDE)
     assert small.shape == (37, 1024, 3)
-    np.testing.assert_allclose(meta["inverse_crf"], predictor.curve(small[None])[0], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(meta["inverse_crf"], runtime.curve(small[None])[0], rtol=0, atol=1e-7)
     assert cli(tmp_path / "wide.png", out_dir=tmp_path / "whole") == 0  # 0.04 MP: not tiled by default
     np.testing.assert_allclose(_read_json(tmp_path / "whole" / "wide.json")["inverse_crf"], meta["inverse_crf"], atol=1e-7)
 
 
-def test_curve_function_matches_the_model(weights):
-    predictor = predict.get_predictor("lite", weights, pretrained.sha256(weights), True)
+def test_stages_match_the_model(weights):
+    runtime = engine.get_engine("lite", weights, True, "float32").runtime
     x = (_scene(45, 70).astype(np.float32) / 255.0)[None]
-    hdr, curve = predictor.full(x)
-    np.testing.assert_allclose(predictor.curve(x), curve, atol=1e-7)
-    np.testing.assert_allclose(predictor.with_curve(x, curve), hdr, rtol=1e-5, atol=1e-6)
-    assert predictor.align == 32
+    out = runtime.outputs(x)
+    curve = runtime.curve(x)
+    np.testing.assert_allclose(curve, out["inverse_crf"], atol=1e-7)
+    linear = runtime.linearize(x, curve)
+    np.testing.assert_allclose(linear, out["linear"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runtime.hallucinate(linear), out["hdr"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runtime.outputs(x, curve)["hdr"], out["hdr"], rtol=1e-5, atol=1e-6)
+    assert runtime.align == 32 and runtime.whole_image is False
 
 
 def test_default_does_not_tile_small_images():
-    assert predict.plan(2000, 2000, 1024, 128, 4.0, 32) == []  # 4 MP: not above the threshold
-    assert len(predict.plan(2000, 2001, 1024, 128, 4.0, 32)) == 9
-    assert len(predict.plan(3000, 4000, 1024, 128, 4.0, 32)) == 20
-    assert predict.plan(3000, 4000, 0, 128, 4.0, 32) == []  # --tile 0
-    assert predict.plan(1000, 1000, 1024, 128, 0, 32) == []  # fits in one tile
+    assert engine.plan(2000, 2000, 1024, 128, 4.0, 32) == []  # 4 MP: not above the threshold
+    assert len(engine.plan(2000, 2001, 1024, 128, 4.0, 32)) == 9
+    assert len(engine.plan(3000, 4000, 1024, 128, 4.0, 32)) == 20
+    assert engine.plan(3000, 4000, 0, 128, 4.0, 32) == []  # --tile 0
+    assert engine.plan(1000, 1000, 1024, 128, 0, 32) == []  # fits in one tile
 
 
 # ------------------------------------------------------------------------ outputs, sidecar
@@ -487,8 +490,8 @@ def test_uhdr_never_replaces_the_input_photo(tmp_path, cli, capsys):
 
 def test_preview_by_row_blocks_equals_whole_image_tonemap(monkeypatch):
     hdr = (10.0 ** np.random.default_rng(0).uniform(-2, 1, (50, 30, 3))).astype(np.float32)
-    monkeypatch.setattr(predict, "PREVIEW_ROWS", 7)
-    np.testing.assert_array_equal(predict.preview(hdr), hio.tonemap_preview(hdr))
+    monkeypatch.setattr(outputs, "PREVIEW_ROWS", 7)
+    np.testing.assert_array_equal(outputs.preview(hdr), hio.tonemap_preview(hdr))
 
 
 # ------------------------------------------------------------------- overwrite, exit codes
@@ -563,8 +566,7 @@ def test_exit_codes_and_progress(tmp_path, weights, cli, capsys):
 
 def test_identity_refinement_is_skipped_and_a_trained_one_runs(tmp_path, weights, cli):
     Image.fromarray(_scene(40, 56)).save(tmp_path / "a.png")
-    sha = pretrained.sha256(weights)
-    assert predict.get_predictor("lite", weights, sha, True).refine is False  # zero head: the identity
+    assert engine.get_engine("lite", weights, True, "float32").refine is False  # zero head: the identity
     assert cli(tmp_path / "a.png", "--float32") == 0
     assert _read_json(cli.out / "a.json")["refine"] is False
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from hdr_keras import crf, data, export, predict, pretrained
 from hdr_keras import io as hio
+from hdr_keras import outputs as units
 from hdr_keras.training import checkpoints, loop
 from hdr_keras.training.tasks import TASKS, LossWeights
 
@@ -164,8 +165,8 @@ def _predict_command(inputs, out, weights, *options):
 
 def _assert_consistent(out, stem, with_preview=False):
     """The unit of ``stem`` is complete, and its sidecar describes exactly the files beside it."""
-    outputs = predict.output_paths(out, stem, ["exr"], with_preview)
-    assert predict.unit_state(outputs) == ("complete", None), stem
+    outputs = units.output_paths(out, stem, ["exr"], with_preview)
+    assert units.unit_state(outputs) == ("complete", None), stem
     meta = json.loads(outputs["json"].read_text())
     for role, entry in meta["files"].items():
         assert pretrained.sha256(out / entry["name"]) == entry["sha256"], (stem, role)
@@ -199,8 +200,8 @@ def test_predict_killed_mid_overwrite_leaves_no_mixed_unit_and_skip_existing_fin
     assert _kill_when(child, lambda: not (out / "p1.json").exists()), "predict ended before replacing p1"
     states = {}
     for i in range(3):
-        outputs = predict.output_paths(out, f"p{i}", ["exr"], False)
-        states[i], _ = predict.unit_state(outputs)
+        outputs = units.output_paths(out, f"p{i}", ["exr"], False)
+        states[i], _ = units.unit_state(outputs)
         if states[i] == "complete":  # old (half) or new (float32), but never a sidecar of another file
             _assert_consistent(out, f"p{i}")
     assert states[1] == "partial" and not (out / "p1.json").exists()  # the old sidecar went first

@@ -25,6 +25,9 @@ class HallucinationNet(keras.Model):
     input resolution as 4 phases, its ReLU, BN and ReLU on the phases (docs/design.md#stages).
     """
 
+    whole_image = False
+    """Runs on tiles of a large image (the engine's choice; a whole-image stage says True)."""
+
     def __init__(
         self,
         encoder=((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
