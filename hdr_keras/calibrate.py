@@ -9,9 +9,9 @@ Each INPUT is a folder (one stack: its JPEG/PNG/TIFF files) or image files (toge
 Exposure times come from EXIF, else from an exposures.tsv in the folder, unless --times gives
 them. Frames are read at a working size (--long_side), aligned with median-threshold bitmaps (MTB)
 and fitted by each method (Debevec, Robertson, a monotone EMoR fit); the method and the channel
-mode (one curve shared by R, G, B, or one per channel) that predict held-out frames best (each
-frame left out in turn and predicted from its nearest exposure through the curve and the exposure
-ratio) are kept. Exit status: 0 profile written, 2 stack refused or bad arguments.
+mode (one curve shared by R, G, B, or one per channel) that predict held-out frames best (frames
+the fit did not use, or each frame left out of a refit in turn, predicted from the nearest
+exposure through the curve and the exposure ratio) are kept. Exit status: 0 profile written, 2 stack refused or bad arguments.
 """
 
 import concurrent.futures
@@ -48,7 +48,9 @@ DEBEVEC_LAMBDA = 10.0
 ROBERTSON_LONG_SIDE = 256
 """Robertson runs on every pixel; this smaller working size keeps it as fast as the others."""
 MAX_HELD_OUT = 4
-"""Frames left out in turn per stack for the held-out error (spread over the exposures)."""
+"""Frames per stack whose prediction measures the held-out error (spread over the exposures)."""
+MAX_FIT_FRAMES = 7
+"""The fits use at most this many frames of a stack, spread over the exposures; the others are held out."""
 EMOR_BASIS = 11
 EMOR_ITERATIONS = 6
 EMOR_SMOOTHNESS = 10.0
@@ -421,31 +423,51 @@ def _rmse(parts):
     return float(np.sqrt(sum(s for s, _ in parts) / total)) if total else float("nan")
 
 
+def _spread(count, number):
+    """``number`` indices of ``range(count)`` spread evenly, first and last included (all if fewer)."""
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(count, number))})
+
+
+def fitted_frames(times):
+    """The frames of a stack that the fits use: all, or :data:`MAX_FIT_FRAMES` spread over the exposures."""
+    return _spread(len(times), MAX_FIT_FRAMES)
+
+
 def held_out_frames(times):
-    """Which frames of a stack are left out in turn: all of 3 to :data:`MAX_HELD_OUT` frames, else
-    that many spread evenly over the exposures (extremes included); none of a 2-frame stack."""
-    count = len(times)
-    if count < 3:
-        return []
-    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(count, MAX_HELD_OUT))})
+    """The frames of a stack whose prediction measures the held-out error.
 
-
-def held_out_errors(method, stacks, pool):
-    """Leave-one-frame-out RMSE of ``method``: ``{"shared": rmse, "per_channel": rmse}``.
-
-    Each frame of :func:`held_out_frames` is left out in turn, the curves are fitted to the rest
-    (its stack without it, and the other stacks) and the frame is predicted from its nearest
-    exposure; the errors are pooled over all those pixels. ``nan`` where no frame can be left out.
+    A stack of more than :data:`MAX_FIT_FRAMES` frames: up to :data:`MAX_HELD_OUT` of the frames
+    the fits do not use (no refit needed). Else, of 3 frames or more: up to :data:`MAX_HELD_OUT`
+    frames spread over the exposures, each left out of a refit in turn. None of a 2-frame stack.
     """
+    count = len(times)
+    spare = sorted(set(range(count)) - set(fitted_frames(times)))
+    if spare:
+        return [spare[i] for i in _spread(len(spare), MAX_HELD_OUT)]
+    return _spread(count, MAX_HELD_OUT) if count >= 3 else []
+
+
+def held_out_errors(method, stacks, full, pool):
+    """Held-out RMSE of ``method``: ``{"shared": rmse, "per_channel": rmse}``.
+
+    ``stacks``: all frames; ``full``: the method's curves fitted to the :func:`fitted_frames` of
+    every stack. Each frame of :func:`held_out_frames` is predicted from its nearest fitted exposure,
+    through ``full`` when the fits did not use it, else through curves refitted without it (its
+    stack's other fitted frames, and the other stacks); the errors are pooled over all those pixels.
+    ``nan`` where no frame can be held out.
+    """
+    fitted = [(images[fitted_frames(times)], times[fitted_frames(times)]) for images, times in stacks]
     jobs = [(s, e) for s, (_, times) in enumerate(stacks) for e in held_out_frames(times)]
 
     def one(job):
         s, e = job
         images, times = stacks[s]
-        others = [i for i in range(len(times)) if i != e]
-        rest = stacks[:s] + [(images[others], times[others])] + stacks[s + 1:]
-        curves = fit_curves(method, rest)
-        source = _nearest(times, e, others)
+        used = fitted_frames(times)
+        curves = full
+        if e in used:
+            keep = [i for i in range(len(used)) if used[i] != e]
+            curves = fit_curves(method, fitted[:s] + [(fitted[s][0][keep], fitted[s][1][keep])] + fitted[s + 1:])
+        source = _nearest(times, e, [i for i in used if i != e])
         return {mode: frame_error(curves[mode], images, times, source, e) for mode in curves}
 
     results = list(pool.map(one, jobs))
@@ -471,10 +493,11 @@ def calibrate(stacks, methods=METHODS, threads=None):
     (stacks of 2 frames) the in-sample error decides.
     """
     data = [(s.images, s.times) for s in stacks]
+    fitted = [(images[fitted_frames(times)], times[fitted_frames(times)]) for images, times in data]
     threads = threads or os.cpu_count() or 1
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        full = dict(zip(methods, pool.map(lambda m: fit_curves(m, data), methods)))
-        errors = {m: held_out_errors(m, data, pool) for m in methods}
+        full = dict(zip(methods, pool.map(lambda m: fit_curves(m, fitted), methods)))
+        errors = {m: held_out_errors(m, data, full[m], pool) for m in methods}
     evaluated = any(held_out_frames(s.times) for s in stacks)
     if not evaluated:
         errors = {m: in_sample_errors(full[m], data) for m in methods}
@@ -486,8 +509,9 @@ def calibrate(stacks, methods=METHODS, threads=None):
     mode = "per_channel" if per_channel else "shared"
     method = best(mode)
     frames = [
-        {"stack": s.name, "file": str(f), "exposure_time_s": float(t), "misalignment": round(float(m), 4)}
-        for s in stacks for f, t, m in zip(s.files, s.times, s.misalignment)
+        {"stack": s.name, "file": str(f), "exposure_time_s": float(t), "misalignment": round(float(m), 4),
+         "fitted": e in fitted_frames(s.times)}
+        for s in stacks for e, (f, t, m) in enumerate(zip(s.files, s.times, s.misalignment))
     ]
     fit_error = {
         "metric": "RMSE (8-bit values / 255) of frames predicted from their nearest exposure through the curve, "
