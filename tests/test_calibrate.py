@@ -252,3 +252,43 @@ def test_serving_curve_signature_takes_a_profile_curve(tmp_path, weights):
     other = signature(ldr=tf.constant(ldr), inverse_crf=tf.constant(crf.srgb_inverse_curve()[None]))["hdr"]
     assert np.abs(other.numpy() - outputs["hdr"].numpy()).max() > 1e-3  # the curve is used
 
+
+# ----------------------------------------------------------------------------- predict
+
+
+def test_predict_uses_the_saved_profile_of_the_photos_camera(tmp_path, monkeypatch, capsys, weights):
+    from hdr_keras import predict
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    curve = (crf.GRID**1.8).astype(np.float32)
+    saved = profiles.save_profile(_profile(make="Canon", model="EOS 5D Mark II", curve=curve))
+    photo = write_stack(tmp_path / "in", factors=(8.0,), size=(64, 48), suffix=".jpg")[0]  # EXIF: Canon EOS 5D Mark II
+
+    def run(*options):
+        out = tmp_path / f"out{len(options)}"
+        argv = [str(photo), "--out_dir", str(out), "--weights", str(weights), "--dtype", "float32", *options]
+        status = predict.main(argv)
+        sidecar = out / f"{photo.stem}.json"
+        return status, capsys.readouterr().err, json.loads(sidecar.read_text()) if sidecar.exists() else None
+
+    status, err, sidecar = run()
+    assert status == 0 and f"camera profile {saved}" in err
+    assert sidecar["curve"] == "given"
+    assert sidecar["camera_profile"] == {
+        "camera": "canon eos 5d mark ii", "name": saved.name, "path": str(saved.resolve()),
+        "sha256": profiles.sha256(saved), "method": "debevec",
+    }
+    np.testing.assert_allclose(sidecar["inverse_crf"], curve, atol=1e-6)
+
+    status, err, sidecar = run("--camera_profile", "none")
+    assert status == 0 and "camera profile" not in err
+    assert sidecar["curve"] == "estimated" and sidecar["camera_profile"] is None
+
+    other = profiles.write_profile(_profile(make="Nikon", model="D800"), tmp_path / "nikon.json")
+    status, err, sidecar = run("--camera_profile", str(other), "--quiet")
+    assert status == 0 and sidecar["camera_profile"]["name"] == "nikon.json"
+    np.testing.assert_allclose(sidecar["inverse_crf"], crf.srgb_inverse_curve(), atol=1e-6)
+
+    (tmp_path / "bad.json").write_text("{}")
+    status, err, _ = run("--camera_profile", str(tmp_path / "bad.json"), "--overwrite")
+    assert status == 2 and "bad.json: not a camera profile" in err and err.count("\n") == 1
