@@ -43,7 +43,7 @@ def main(argv):
     )
     try:
         run.run("joint", FLAGS, loss_weights=weights, refine=FLAGS.refine, pairs_dir=FLAGS.pairs_dir)
-    except (checkpoints.CheckpointError, pretrained.WeightsError, FileNotFoundError) as e:
+    except (checkpoints.CheckpointError, pretrained.WeightsError, run.ModelDirInUse, FileNotFoundError) as e:
         sys.exit(f"finetune.py: error: {e}")
     except KeyboardInterrupt:  # SIGINT/SIGTERM: the loop saved and logged a checkpoint
         sys.exit(130)

@@ -36,7 +36,7 @@ def main(argv):
     logging.info("training stage %s", FLAGS.stage)
     try:
         run.run(FLAGS.stage, FLAGS)
-    except (checkpoints.CheckpointError, pretrained.WeightsError, FileNotFoundError) as e:
+    except (checkpoints.CheckpointError, pretrained.WeightsError, run.ModelDirInUse, FileNotFoundError) as e:
         sys.exit(f"train_stage.py: error: {e}")
     except KeyboardInterrupt:  # SIGINT/SIGTERM: the loop saved and logged a checkpoint
         sys.exit(130)

@@ -2,7 +2,8 @@
 
 Used to claim an output (a predict output unit, an export version) for the time it is written:
 a second process waits for the first, then sees its complete result; a SIGKILLed holder leaves
-at most the empty lock file, which the next holder takes over and removes.
+at most the empty lock file, which the next holder takes over and removes. :func:`claim` does not
+wait: it is for owners held for hours (a training's ``--model_dir``), and names the holder's PID.
 """
 
 import contextlib
@@ -24,6 +25,56 @@ def hold(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+
+
+class LockHeld(RuntimeError):
+    """Another live process holds the lock; ``pid`` is its process id as it wrote it (None if unknown)."""
+
+    def __init__(self, path, pid):
+        super().__init__(f"{path}: held by process {pid if pid is not None else '(unknown)'}")
+        self.path, self.pid = path, pid
+
+
+@contextlib.contextmanager
+def claim(path, log=None):
+    """Context manager: holds an exclusive lock on ``path`` without waiting, with this PID written in it.
+
+    Raises :class:`LockHeld` (naming the holder's PID) when a live process holds it. A lock file
+    left by a dead holder (its PID still in it) is taken over, saying so through ``log(message)``.
+    The lock file is removed on release.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise LockHeld(path, pid) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:  # its holder removed it between our open and lock
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        stale = _read_pid(fd)
+        if stale is not None and log is not None:
+            log(f"{path}: taking over the lock of process {stale}, which is no longer running")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _read_pid(fd):
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else None
 
 
 def _acquire(path):

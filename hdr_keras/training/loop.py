@@ -5,11 +5,14 @@ inside the compiled step, on the training device. Checkpoints (model, optimizer,
 ``model_dir/checkpoints`` (the last ``keep_checkpoints``); a run started again with the same
 ``model_dir`` continues from the newest one that restores (:mod:`hdr_keras.training.checkpoints`:
 unreadable newer ones are set aside, never written over) with the same data sequence. TensorBoard logs go to
-``model_dir/train`` and ``model_dir/val``. SIGINT/SIGTERM save a checkpoint before exiting.
+``model_dir/train`` and ``model_dir/val``. SIGINT/SIGTERM save a checkpoint before exiting (on a
+single host). Under a multi-worker ``TF_CONFIG`` only the chief writes into ``model_dir``
+(:mod:`hdr_keras.training.cluster`); ``model_dir`` may be any ``tf.io.gfile`` path (``gs://``).
 """
 
 import dataclasses
 import logging
+import os
 import pathlib
 import signal
 import time
@@ -21,7 +24,7 @@ from tqdm import tqdm
 
 from hdr_keras import camera as camera_lib
 from hdr_keras import crf, data
-from hdr_keras.training import checkpoints, curve_plot
+from hdr_keras.training import checkpoints, cluster, curve_plot, files
 from hdr_keras.training import losses as losses_lib
 from hdr_keras.training.tasks import WHOLE_WEIGHTS
 
@@ -46,7 +49,14 @@ class LoopConfig:
 
 
 def make_strategy(name, tpu=""):
-    """A ``tf.distribute`` strategy by flag value: default, mirrored, multi_worker or tpu."""
+    """A ``tf.distribute`` strategy by flag value: default, mirrored, multi_worker or tpu.
+
+    With a multi-task ``TF_CONFIG`` (:func:`cluster.tf_config`), ``default`` and ``mirrored`` become
+    ``multi_worker`` (which also mirrors over each worker's local GPUs).
+    """
+    if name in ("default", "mirrored") and cluster.tf_config() is not None:
+        logging.info("TF_CONFIG names a cluster: MultiWorkerMirroredStrategy")
+        name = "multi_worker"
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -172,30 +182,59 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, loss_scali
     ``train_crops`` [M, S, S, C] feed :func:`hdr_keras.data.training_dataset`; ``make_batch(element,
     seed)`` turns a replica's share of it into the task's batch on the device (see
     :func:`synthetic_batches`, :func:`pair_batches`); ``val_batch`` is a fixed batch dict. The
-    task must have been built inside ``strategy.scope()``.
+    task must have been built inside ``strategy.scope()``. On a cluster every worker calls it; the
+    returned path is the chief's.
     """
-    model_dir = pathlib.Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = str(config.model_dir)
+    with cluster.write_dir(strategy, model_dir) as out_dir:
+        name = _train(task, strategy, config, out_dir, train_crops, make_batch, val_batch, loss_scaling)
+    return pathlib.Path(model_dir, name) if files.is_local(model_dir) else os.path.join(model_dir, name)
+
+
+def _distributed_batches(strategy, train_crops, config, start):
+    """An iterator of per-replica elements: each worker gathers the global batch of a step and keeps its share."""
+    dataset = data.training_dataset(train_crops, config.batch_size, config.seed, start * config.batch_size)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
+
+
+def _check_same_start(strategy, start):
+    """Stops when the workers of a cluster restored different steps (a ``model_dir`` not all of them read)."""
+    # equal starts x_i iff n * sum(x_i^2) == sum(x_i)^2 (only SUM and MEAN reduce across workers)
+    values = strategy.experimental_distribute_values_from_function(lambda context: tf.constant([1, start, start**2], tf.int64))
+    count, total, squares = (int(v) for v in strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None))
+    if count * squares != total**2:
+        raise checkpoints.CheckpointError(
+            f"the workers resumed from different steps (this one from {start}): --model_dir must be storage "
+            "every worker reads (gs://, NFS)"
+        )
+
+
+def _train(task, strategy, config, out_dir, train_crops, make_batch, val_batch, loss_scaling):
+    """:func:`train` writing its files into ``out_dir``; returns the trained weights' file name."""
+    tf.io.gfile.makedirs(out_dir)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
+    chief, workers = cluster.is_chief(strategy), cluster.num_workers(strategy)
 
     optimizer = make_optimizer(task, strategy, config.lr, loss_scaling)
     with strategy.scope():
         checkpoint = model_checkpoint(task.model, optimizer=optimizer)
-    resumed = checkpoints.restore_newest(checkpoint, model_dir / "checkpoints")
+    checkpoint_dir = os.path.join(str(config.model_dir), "checkpoints")
+    resumed = checkpoints.restore_newest(checkpoint, checkpoint_dir, read_only=not chief)
     if resumed is not None:
         logging.info("resumed from %s", resumed)
-    manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=config.keep_checkpoints)
     start = int(optimizer.iterations.numpy())
+    if workers > 1:
+        _check_same_start(strategy, start)
 
-    dataset = data.training_dataset(train_crops, config.batch_size, config.seed, start * config.batch_size)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
-
+    iterator = _distributed_batches(strategy, train_crops, config, start)
     train_step = make_train_step(task, strategy, optimizer, make_batch, config.seed)
     val_step = tf.function(lambda batch: task(batch, training=False))
-    train_writer = tf.summary.create_file_writer(str(model_dir / "train"))
-    val_writer = tf.summary.create_file_writer(str(model_dir / "val"))
+    train_writer = tf.summary.create_file_writer(os.path.join(out_dir, "train"))
+    val_writer = tf.summary.create_file_writer(os.path.join(out_dir, "val"))
 
     def validate(step):
         losses, outputs = val_step(val_batch)
@@ -214,7 +253,7 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, loss_scali
         val_writer.flush()
 
     def save(step):
-        manager.save(checkpoint_number=step)
+        checkpoints.save(checkpoint, os.path.join(out_dir, "checkpoints"), step, config.keep_checkpoints)
 
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     step = start
@@ -239,19 +278,21 @@ def train(task, strategy, config, train_crops, make_batch, val_batch, loss_scali
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save(step)
     except _Interrupted as signame:
-        save(step)
         progress.close()
+        if workers > 1:  # a save runs collectives the other workers are not in: resume from the last periodic one
+            logging.warning("%s at step %d: restart the cluster's workers to resume from the last checkpoint", signame, step)
+            raise KeyboardInterrupt from None
+        save(step)
         logging.warning("%s at step %d: checkpoint saved; run the same command again to resume", signame, step)
         raise KeyboardInterrupt from None
     finally:
         progress.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    weights = model_dir / task.weights_name
-    task.trained.save_weights(weights)
+    files.save_weights(task.trained, os.path.join(out_dir, task.weights_name))
     if task.trained is not task.model:
-        task.model.save_weights(model_dir / WHOLE_WEIGHTS)
-    return weights
+        files.save_weights(task.model, os.path.join(out_dir, WHOLE_WEIGHTS))
+    return task.weights_name
 
 
 def curve_tables(crf_dir, curve_sets=crf.CURVE_SETS, modern_repeat=1, num_emor=0, seed=0):

@@ -1,10 +1,20 @@
-"""Builds a training run from flags: strategy, data, model, task; then runs the loop."""
+"""Builds a training run from flags: strategy, data, model, task; then runs the loop.
+
+The run (its chief, on a cluster) holds a lock on ``--model_dir`` (``training.lock``, local folders)
+for its whole time and, once its inputs have loaded, writes its settings there
+(:mod:`hdr_keras.training.settings`) before the first step.
+Remote inputs (``gs://`` data, curves, weights) are copied under ``--cache_dir`` once.
+"""
+
+import contextlib
+import os
+import types
 
 import keras
 from absl import logging
 
-from hdr_keras import data, precision, pretrained
-from hdr_keras.training import loop
+from hdr_keras import data, filelock, precision, pretrained
+from hdr_keras.training import cluster, files, loop, settings
 from hdr_keras.training.losses import PerceptualLoss
 from hdr_keras.training.tasks import TASKS, LossWeights
 
@@ -14,8 +24,49 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
 
     With ``pairs_dir`` (joint task only) it trains on real LDR/HDR pairs instead of synthetic ones.
     """
-    f = flags_values
-    strategy = loop.make_strategy(f.strategy, f.tpu)
+    strategy = loop.make_strategy(flags_values.strategy, flags_values.tpu)
+    chief = cluster.is_chief(strategy)
+    with _model_dir_lock(flags_values.model_dir) if chief else contextlib.nullcontext():
+        return _run(task_name, flags_values, strategy, chief, loss_weights, refine, pairs_dir)
+
+
+class ModelDirInUse(RuntimeError):
+    """Another live training holds the ``--model_dir`` lock."""
+
+
+LOCK_FILE = "training.lock"
+
+
+@contextlib.contextmanager
+def _model_dir_lock(model_dir):
+    """Holds ``model_dir/training.lock`` (local folders; object stores have no locks) or raises :class:`ModelDirInUse`."""
+    if not files.is_local(model_dir):
+        yield
+        return
+    os.makedirs(model_dir, exist_ok=True)
+    try:
+        with filelock.claim(os.path.join(model_dir, LOCK_FILE), log=logging.warning):
+            yield
+    except filelock.LockHeld as held:
+        raise ModelDirInUse(
+            f"{model_dir}: another training (process {held.pid}) is running in this --model_dir; "
+            "wait for it, stop it, or choose another folder"
+        ) from None
+
+
+def _local_inputs(flags_values):
+    """A copy of the flag values whose remote input paths (gs://...) name local copies (:func:`files.local_copy`)."""
+    values = dict(settings.flag_values(flags_values))
+    for key in ("data_dir", "val_dir", "crf_dir", "stage_weights_dir", "init_weights", "vgg_weights"):
+        if values.get(key):
+            values[key] = files.local_copy(values[key], values["cache_dir"])
+    return types.SimpleNamespace(**values)
+
+
+def _run(task_name, flags_values, strategy, chief, loss_weights, refine, pairs_dir):
+    """:func:`run` once the lock is held."""
+    f = _local_inputs(flags_values)
+    pairs_dir = files.local_copy(pairs_dir, f.cache_dir)
     if f.mixed_precision != "off":
         keras.mixed_precision.set_dtype_policy(precision.POLICIES[f.mixed_precision])
     train_crops = data.load_crops(f.data_dir, f.cache_dir, log=logging.warning)
@@ -56,6 +107,9 @@ def run(task_name, flags_values, loss_weights=None, refine=True, pairs_dir=None)
             curves, f.crop, jpeg, f.sensor_noise, f.white_balance_stops, f.saturation_jitter
         )
     val_batch = loop.validation_batch(val_crops, val_curves, config)
+    if chief:
+        settings.record(f.model_dir, settings.collect(flags_values), logging.warning)
     weights = loop.train(task, strategy, config, train_crops, make_batch, val_batch, f.mixed_precision == "float16")
-    print(f"wrote {weights}")
+    if chief:
+        print(f"wrote {weights}")
     return weights
