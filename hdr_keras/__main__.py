@@ -7,7 +7,7 @@ import sys
 
 # Subcommands: name -> module exposing add_arguments(parser) and run(args) -> exit status.
 # Each module is imported to build the parser, so it must import TensorFlow inside run() only.
-COMMANDS = {"predict": "hdr_keras.predict", "evaluate": "hdr_keras.evaluate", "calibrate": "hdr_keras.calibrate"}
+COMMANDS = {"predict": "hdr_keras.predict", "evaluate": "hdr_keras.evaluate", "calibrate": "hdr_keras.calibrate", "beam": "hdr_keras.beam"}
 
 
 def build_parser():
@@ -41,7 +41,12 @@ def main(argv=None):
     # decoder complaints about bad files (predict reports each failed file itself, on one line).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not hasattr(args, "pipeline_args"):  # only beam takes options it does not define (Beam's)
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.pipeline_args = unknown
     return args._run(args)
 
 
