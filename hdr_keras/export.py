@@ -16,7 +16,8 @@ SavedModel (``export_dir/<version>/``, the layout TF Serving loads), three signa
 - ``serving_curve``: ``ldr`` as ``serving_default`` and ``inverse_crf`` float32 [N, 1024] (a camera
   profile's curve, :mod:`hdr_keras.profiles`: non-decreasing, 0 at 0, 1 at 1) -> the same outputs,
   the Linearization-Net skipped: the Dequantization and Hallucination stages take the given curve,
-  which comes back as ``inverse_crf``.
+  which comes back as ``inverse_crf``. Bad images fail as in ``serving_default``, and so does a
+  curve that is not finite, in [0, 1] and non-decreasing, or not one per image (:func:`check_inverse_crf`).
 
 :func:`export_savedmodel` writes a version into a hidden sibling folder and swaps it in with a
 rename, so a kill at any moment leaves the old version or the new one, complete.
@@ -209,6 +210,25 @@ def check_ldr(ldr, max_pixels=DEFAULT_MAX_PIXELS, name=SIGNATURE_KEY):
     ]
 
 
+def check_inverse_crf(inverse_crf, count, name=CURVE_SIGNATURE_KEY):
+    """Assertions that ``inverse_crf`` [N, 1024] holds one curve per image of a batch of ``count``:
+    finite, in [0, 1] and non-decreasing (a camera profile's curve). Run under the control
+    dependencies of :func:`check_ldr`'s ops, so that a bad batch is named first.
+    """
+    shape = tf.shape(inverse_crf, out_type=tf.int64)
+    counted = tf.equal(shape[0], tf.cast(count, tf.int64))
+    finite = tf.reduce_all(tf.math.is_finite(inverse_crf))
+    valid = tf.reduce_all(tf.logical_and(inverse_crf >= 0.0, inverse_crf <= 1.0))
+    valid = tf.logical_and(valid, tf.reduce_all(inverse_crf[:, 1:] >= inverse_crf[:, :-1]))
+    return [
+        tf.debugging.Assert(counted, [f"{name}: expected one inverse_crf per image; got", shape[0], "for", count]),
+        tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(counted), tf.logical_and(finite, valid)),
+            [f"{name}: inverse_crf must be finite, in [0, 1] and non-decreasing (the curve of a camera profile)"],
+        ),
+    ]
+
+
 class ServingModule(tf.Module):
     """A ``tf.Module`` with the serving signatures of a built SingleHDR as ``tf.function`` s.
 
@@ -216,8 +236,8 @@ class ServingModule(tf.Module):
     returns ``{"hdr", "inverse_crf"}`` with BatchNorm in inference mode; ``serve_bytes`` (only
     with ``bytes_signature``) takes string [None] encoded images and refuses, before decoding,
     a request declaring more than ``max_pixels`` pixels in all (:func:`check_request_size`).
-    With ``check_inputs``, ``serve`` refuses a bad ``ldr`` before the model runs (:func:`check_ldr`;
-    off for TFLite, whose builtin ops have no assertion).
+    With ``check_inputs``, the signatures refuse a bad ``ldr`` or curve before the model runs
+    (:func:`check_ldr`, :func:`check_inverse_crf`; off for TFLite, whose builtin ops have no assertion).
 
     Only the ``tf.Variable`` s that the traced functions read are tracked (``model_variables``),
     not the Keras model object: a SavedModel that tracks the Keras 3 variable objects converts to
@@ -259,6 +279,11 @@ class ServingModule(tf.Module):
         functions = [self.serve]
 
         def serve_curve(ldr, inverse_crf):
+            if check_inputs:
+                with tf.control_dependencies(check_ldr(ldr, max_pixels, CURVE_SIGNATURE_KEY)):
+                    ldr = tf.identity(ldr)
+                    with tf.control_dependencies(check_inverse_crf(inverse_crf, tf.shape(ldr)[0])):
+                        inverse_crf = tf.identity(inverse_crf)
             outputs = model(ldr, training=False, inverse_crf=inverse_crf)
             return {key: tf.identity(outputs[key], name=key) for key in OUTPUT_KEYS}
 

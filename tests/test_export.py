@@ -289,6 +289,24 @@ def test_savedmodel_refuses_bad_tensors_with_invalid_argument(loaded, case):
         loaded.signatures[export.SIGNATURE_KEY](ldr=tf.constant(ldr, tf.float32))
 
 
+_GRID = np.linspace(0.0, 1.0, 1024, dtype=np.float32)[None]
+BAD_CURVES = {  # case: (ldr, inverse_crf, what the error says after "serving_curve: ")
+    "nan_curve": (_one_pixel(0.5), _GRID * np.nan, "inverse_crf must be finite, in [0, 1] and non-decreasing"),
+    "decreasing_curve": (_one_pixel(0.5), _GRID[:, ::-1], "inverse_crf must be finite, in [0, 1] and non-decreasing"),
+    "curve_above_one": (_one_pixel(0.5), 2 * _GRID, "inverse_crf must be finite, in [0, 1] and non-decreasing"),
+    "two_curves_one_image": (_one_pixel(0.5), np.concatenate([_GRID, _GRID]), "expected one inverse_crf per image"),
+    "nan_image": (_one_pixel(np.nan), _GRID, "NaN or Inf values in the images"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CURVES)
+def test_serving_curve_refuses_bad_images_and_curves(loaded, case):
+    ldr, curve, message = BAD_CURVES[case]
+    signature = loaded.signatures[export.CURVE_SIGNATURE_KEY]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(f"{export.CURVE_SIGNATURE_KEY}: {message}")):
+        signature(ldr=tf.constant(ldr), inverse_crf=tf.constant(np.ascontiguousarray(curve), tf.float32))
+
+
 def test_savedmodel_refuses_other_dtypes_and_tiny_encoded_images(loaded):
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a uint8 tensor"):
         loaded.signatures[export.SIGNATURE_KEY](ldr=tf.zeros([1, 16, 16, 3], tf.uint8))
