@@ -205,7 +205,12 @@ def check_ldr(ldr, max_pixels=DEFAULT_MAX_PIXELS, name=SIGNATURE_KEY):
         tf.debugging.Assert(unless(passed[2], finite), [f"{name}: NaN or Inf values in the images"]),
         tf.debugging.Assert(
             unless(passed[3], in_range),
-            [f"{name}: values outside [0, 1] (send the photo divided by 255, or 65535 for 16 bits); got min", low, "max", high],
+            [
+                f"{name}: values outside [0, 1] (send the photo divided by 255, or 65535 for 16 bits); got min",
+                low,
+                "max",
+                high,
+            ],
         ),
     ]
 

@@ -69,7 +69,10 @@ def test_8bit_images_read_back_exactly(array, suffix):
 
 
 @SETTINGS
-@given(array=st.one_of(_images(np.uint16, 1), _images(np.uint16, 3), _images(np.uint16, 4)), suffix=st.sampled_from(["png", "tif"]))
+@given(
+    array=st.one_of(_images(np.uint16, 1), _images(np.uint16, 3), _images(np.uint16, 4)),
+    suffix=st.sampled_from(["png", "tif"]),
+)
 def test_16bit_images_read_back_exactly(array, suffix):
     ok, encoded = cv2.imencode(f".{suffix}", array if array.ndim == 2 else array[..., [2, 1, 0, 3][: array.shape[2]]])
     assert ok
