@@ -236,6 +236,13 @@ def sha256(path):
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
+def describe(profile, path):
+    """What a sidecar records of ``profile`` read from ``path``: camera, file name and path, SHA-256, method."""
+    path = pathlib.Path(path)
+    return {"camera": profile.camera, "name": path.name, "path": str(path.resolve()), "sha256": sha256(path),
+            "method": profile.method}  # fmt: skip
+
+
 PROFILE_CHOICES = ("auto", "none")
 """The words ``--camera_profile`` takes besides a file path."""
 
