@@ -17,9 +17,8 @@ pipeline ran (failed inputs are listed in failed.jsonl), 2 usage error. Needs th
 
 import sys
 
-from hdr_keras import engine
+from hdr_keras import engine, predict, profiles
 from hdr_keras import outputs as units
-from hdr_keras import predict
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
 from hdr_keras.precision import DTYPES
@@ -67,6 +66,13 @@ def add_arguments(parser):
     parser.add_argument("--float32", action="store_true", help="32-bit float OpenEXR (default: off)")
     parser.add_argument("--preview", action="store_true", help="also write STEM.png, a tone-mapped preview (default: off)")
     parser.add_argument(
+        "--camera_profile",
+        default="auto",
+        metavar="FILE|auto|none",
+        help="as predict's: a profile file (local) whose curve replaces the estimate; auto: the worker's saved "
+        "profile of the camera each photo's EXIF names, if any; none (default: %(default)s)",
+    )
+    parser.add_argument(
         "--norefine", dest="refine", action="store_false", help="do not run the Refinement-Net (default: off)"
     )
     parser.add_argument("--dtype", default=engine.DEFAULT_DTYPE, choices=DTYPES, help="compute dtype (default: %(default)s)")
@@ -104,6 +110,11 @@ def check(args):
         raise UsageError(f"--batch_size must be >= 1, got {args.batch_size}")
     if not args.max_megapixels > 0:
         raise UsageError(f"--max_megapixels must be > 0, got {args.max_megapixels}")
+    if args.camera_profile not in profiles.PROFILE_CHOICES:
+        try:
+            profiles.load_profile(args.camera_profile)
+        except profiles.ProfileError as e:
+            raise UsageError(str(e)) from None
 
 
 def writer_options(args):

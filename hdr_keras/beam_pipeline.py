@@ -62,6 +62,7 @@ class Settings(typing.NamedTuple):
     max_pixels: int
     writer_options: dict
     tiling: dict
+    camera_profile: str
 
 
 def run(args, pipeline_args):
@@ -87,6 +88,7 @@ def run(args, pipeline_args):
         max_pixels=round(args.max_megapixels * 1e6),
         writer_options=command.writer_options(args),
         tiling={"tile": args.tile, "overlap": args.tile_overlap, "tile_above": args.tile_above},
+        camera_profile=args.camera_profile,
     )
     engine_options = {"preset": args.preset, "weights": weights, "refine": args.refine, "dtype": args.dtype}
     handler = EngineHandler(engine_options, settings, args.batch_size, args.share_model_across_processes)
@@ -220,19 +222,22 @@ def unit_is_current(outputs, sha256, weights_sha256):
     return True
 
 
-def decode(photo, max_pixels):
-    """The photo's pixels float32 [H, W, 3] in [0, 1], decoded as ``predict`` decodes a file
-    (:func:`hdr_keras.io.read_ldr` on a local copy); its errors name ``photo.path``."""
+def decode(photo, max_pixels, camera_profile="none"):
+    """(pixels float32 [H, W, 3] in [0, 1], camera profile (Profile, file) or None) of a photo, as
+    ``predict`` decodes a file (:func:`hdr_keras.io.read_ldr`) and picks its profile
+    (:func:`hdr_keras.profiles.resolve`), on a local copy; the errors name ``photo.path``."""
     from hdr_keras import io as hio
+    from hdr_keras import profiles
 
     with tempfile.TemporaryDirectory(prefix="hdr_keras-beam-") as folder:
         local = os.path.join(folder, "input" + pathlib.PurePosixPath(photo.path).suffix)
         with open(local, "wb") as f:
             f.write(photo.data)
         try:
-            return hio.read_ldr(local, min_size=engine.MIN_SIZE, max_pixels=max_pixels)
+            image = hio.read_ldr(local, min_size=engine.MIN_SIZE, max_pixels=max_pixels)
         except hio.ImageReadError as e:
             raise hio.ImageReadError(str(e).replace(local, photo.path)) from None
+        return image, profiles.resolve(camera_profile, local)
 
 
 def size_class(photo):
@@ -261,9 +266,10 @@ def publish(local, destination):
         raise
 
 
-def write_unit(settings, photo, image, result, start):
+def write_unit(settings, photo, image, result, start, camera_profile=None):
     """Writes ``photo``'s output unit: :func:`hdr_keras.outputs.write` (predict's files and sidecar,
-    plus ``input_sha256``) into a local folder, then each file published, the sidecar last."""
+    plus ``input_sha256``) into a local folder, then each file published, the sidecar last.
+    ``camera_profile``: what the sidecar records of the profile used (None: the curve was estimated)."""
     from hdr_keras import __version__
 
     name = stem(photo.path)
@@ -274,7 +280,7 @@ def write_unit(settings, photo, image, result, start):
         local = units.output_paths(pathlib.Path(folder), name, settings.formats, settings.preview)
         height, width = result.hdr.shape[:2]
         meta = {"hdr_keras_version": __version__, "input": photo.path, "formats": settings.formats}
-        meta.update(width=int(width), height=int(height), input_sha256=photo.sha256)
+        meta.update(width=int(width), height=int(height), camera_profile=camera_profile, input_sha256=photo.sha256)
         base_image = image if "uhdr" in settings.formats else None
         units.write(local, result, base_image, meta, start, **settings.writer_options)
         for role in [r for r in local if r != "json"] + ["json"]:
@@ -339,9 +345,9 @@ class Write(beam.DoFn):
         if isinstance(outcome, str):
             yield _failure(photo.path, outcome)
             return
-        image, result, start = outcome
+        image, result, start, camera_profile = outcome
         try:
-            write_unit(self.settings, photo, image, result, start)
+            write_unit(self.settings, photo, image, result, start, camera_profile)
         except Exception as e:  # a full or read-only store: this unit fails, the others go on
             yield _failure(photo.path, f"{photo.path}: cannot write output ({type(e).__name__}: {e})")
             return
@@ -383,12 +389,15 @@ class EngineHandler(ModelHandler):
 
     def run_inference(self, batch, model, inference_args=None):
         from hdr_keras import io as hio
+        from hdr_keras import profiles
 
         for photo in batch:
             start = time.perf_counter()
             try:
-                image = decode(photo, self.settings.max_pixels)
-                outcome = (image, model.reconstruct(image, **self.settings.tiling), start)
+                image, profile = decode(photo, self.settings.max_pixels, self.settings.camera_profile)
+                curve = None if profile is None else profile[0].inverse_crf
+                described = None if profile is None else profiles.describe(*profile)
+                outcome = (image, model.reconstruct(image, curve, **self.settings.tiling), start, described)
             except hio.ImageReadError as e:
                 outcome = str(e)
             except MemoryError as e:
