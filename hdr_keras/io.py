@@ -252,8 +252,9 @@ def read_ldr(path, min_size=8, max_pixels=None, notice=None):
         warnings.simplefilter("always")
         image = _read_photo(path, head, max_pixels, notice)
     if notice is not None:
-        for warning in caught:
-            if max_pixels is None or not issubclass(warning.category, Image.DecompressionBombWarning):
+        ignored = (DeprecationWarning,) + ((Image.DecompressionBombWarning,) if max_pixels is not None else ())
+        for warning in caught:  # deprecations are for developers; the declared size was checked against max_pixels
+            if not issubclass(warning.category, ignored):
                 notice(f"{path}: {' '.join(str(warning.message).split())}")
     if image.shape[0] < min_size or image.shape[1] < min_size:
         raise ImageReadError(

@@ -38,15 +38,17 @@ TINY_MODEL = '''
 import keras, tensorflow as tf
 
 class Tiny(keras.Model):
-    """One convolution with SingleHDR's output dict: enough for the export mechanics."""
+    """One convolution with SingleHDR's call and output dict: enough for the export mechanics."""
 
     def __init__(self):
         super().__init__()
         self.conv = keras.layers.Conv2D(3, 3, padding="same")
 
-    def call(self, ldr, training=False):
+    def call(self, ldr, training=False, inverse_crf=None):
         hdr = self.conv(ldr)
-        return {"hdr": hdr, "inverse_crf": tf.zeros([tf.shape(ldr)[0], 1024]) + tf.reduce_mean(hdr)}
+        if inverse_crf is None:
+            inverse_crf = tf.zeros([tf.shape(ldr)[0], 1024]) + tf.reduce_mean(hdr)
+        return {"hdr": hdr, "inverse_crf": inverse_crf}
 
 def tiny(seed):
     keras.utils.set_random_seed(seed)
@@ -297,19 +299,14 @@ def like_train():
 
 
 @pytest.fixture(scope="module")
-def killed_training(tmp_path_factory):
+def killed_training(tmp_path_factory, hdr_set):
     """A train_stage.py run SIGKILLed the moment its third checkpoint appears: its checkpoint folder."""
     root = tmp_path_factory.mktemp("train")
-    for split in ("train", "val"):
-        (root / split).mkdir()
-        for i in range(2):
-            image = np.random.default_rng(i).uniform(0.05, 4.0, (48, 64, 3)).astype(np.float32)
-            hio.write_exr(root / split / f"scene{i}.exr", image)
     model_dir = root / "run"
     command = [
         sys.executable, "train_stage.py", "--stage=lin", f"--model_dir={model_dir}", "--steps=100000", "--crop=32",
         "--batch_size=2", "--checkpoint_every=1", "--keep_checkpoints=10", "--eval_every=100000", "--quiet",
-        f"--data_dir={root / 'train'}", f"--val_dir={root / 'val'}", f"--cache_dir={root / 'cache'}",
+        f"--data_dir={hdr_set / 'train'}", f"--val_dir={hdr_set / 'val'}", f"--cache_dir={root / 'cache'}",
         f"--crf_dir={crf.DEFAULT_CRF_DIR}",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, env=ENV, stderr=subprocess.DEVNULL)

@@ -107,9 +107,8 @@ def test_train_jax_trains_each_stage_and_the_chain_loads_in_tensorflow(tmp_path)
         pretrained.load_weights(getattr(model, stage), out / f"{stage}.weights.h5", "lite", stage)
 
 
-def test_train_jax_refuses_a_stage_file_as_init_weights(tmp_path):
-    model = pretrained.build_model("lite")
-    model.hallucination.save_weights(tmp_path / "hallucination.weights.h5")
+def test_train_jax_refuses_a_stage_file_as_init_weights(tmp_path, lite_model):
+    lite_model.hallucination.save_weights(tmp_path / "hallucination.weights.h5")
     command = [
         sys.executable, str(ROOT / "scripts" / "train_jax.py"), "--crops=x.npy", "--curves=x.npz",
         f"--out_dir={tmp_path}", f"--init_weights={tmp_path / 'hallucination.weights.h5'}",

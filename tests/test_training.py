@@ -19,38 +19,20 @@ from hdr_keras.pretrained import build_model
 from hdr_keras.training import loop, run
 from hdr_keras.training.tasks import STAGE_MODELS, TASKS, WHOLE_WEIGHTS, LossWeights
 
+from conftest import hdr_scene
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _scene(rng, size=80):
-    """A smooth random HDR scene with a few bright highlights, float32 [size, size + 16, 3]."""
-    y, x = np.mgrid[0:size, 0 : size + 16] / size
-    base = 0.3 + 0.25 * np.sin(6 * x + rng.uniform(0, 6))[..., None] * np.cos(4 * y)[..., None]
-    image = np.clip(base, 0.02, None) * rng.uniform(0.5, 1.5, 3)
-    image[rng.integers(0, size - 8) :][:8, :8] *= 40.0
-    return image.astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def hdr_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hdr")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 3), ("val", 2)):
-        (root / split).mkdir()
-        for i in range(count):
-            io.write_exr(root / split / f"scene{i}.exr", _scene(rng))
-    return root
-
-
-def _flags(hdr_dirs, tmp_path, **overrides):
+def _flags(hdr_set, tmp_path, **overrides):
     values = dict(
         strategy="default",
         tpu="",
         mixed_precision="off",
         curve_sets=["dorf"],
         modern_repeat=1,
-        data_dir=str(hdr_dirs / "train"),
-        val_dir=str(hdr_dirs / "val"),
+        data_dir=str(hdr_set / "train"),
+        val_dir=str(hdr_set / "val"),
         cache_dir=str(tmp_path / "cache"),
         crf_dir=str(crf.DEFAULT_CRF_DIR),
         num_emor_curves=20,
@@ -88,18 +70,17 @@ def _event_tags(folder):
 
 
 @pytest.fixture(scope="module")
-def stage_weights(tmp_path_factory):
+def stage_weights(tmp_path_factory, lite_model):
     """A folder with (random) weights of the three first stages, as stage runs leave them."""
     folder = tmp_path_factory.mktemp("stages")
-    model = build_model("lite")
     for name in ("dequantization", "linearization", "hallucination"):
-        getattr(model, name).save_weights(folder / f"{name}.weights.h5")
+        getattr(lite_model, name).save_weights(folder / f"{name}.weights.h5")
     return folder
 
 
 @pytest.mark.parametrize("task", ["deq", "lin", "hal", "ref", "joint"])
-def test_each_task_writes_checkpoint_events_and_weights(task, hdr_dirs, stage_weights, tmp_path):
-    flags = _flags(hdr_dirs, tmp_path, stage_weights_dir=str(stage_weights) if task in ("ref", "joint") else None)
+def test_each_task_writes_checkpoint_events_and_weights(task, hdr_set, stage_weights, tmp_path):
+    flags = _flags(hdr_set, tmp_path, stage_weights_dir=str(stage_weights) if task in ("ref", "joint") else None)
     weights = run.run(task, flags)
     run_dir = tmp_path / "run"
     assert weights == run_dir / TASKS[task].weights_name and weights.is_file()
@@ -117,26 +98,26 @@ def test_each_task_writes_checkpoint_events_and_weights(task, hdr_dirs, stage_we
         assert {"crf_rmse", "inverse_crf"} <= val_tags
 
 
-def test_ref_needs_the_stage_weights(hdr_dirs, tmp_path):
+def test_ref_needs_the_stage_weights(hdr_set, tmp_path):
     with pytest.raises(FileNotFoundError, match="dequantization stage are needed"):
-        run.run("ref", _flags(hdr_dirs, tmp_path, stage_weights_dir=str(tmp_path)))
+        run.run("ref", _flags(hdr_set, tmp_path, stage_weights_dir=str(tmp_path)))
 
 
-def test_a_stage_file_of_another_stage_is_refused(hdr_dirs, stage_weights, tmp_path):
+def test_a_stage_file_of_another_stage_is_refused(hdr_set, stage_weights, tmp_path):
     folder = tmp_path / "stages"
     folder.mkdir()
     (folder / "dequantization.weights.h5").write_bytes((stage_weights / "hallucination.weights.h5").read_bytes())
     with pytest.raises(pretrained.WeightsError, match="holds the hallucination stage alone of preset 'lite', expected the dequantization"):
-        run.run("ref", _flags(hdr_dirs, tmp_path, stage_weights_dir=str(folder)))
+        run.run("ref", _flags(hdr_set, tmp_path, stage_weights_dir=str(folder)))
 
 
-def test_ref_starts_from_a_whole_chain_file_on_the_command_line(hdr_dirs, tmp_path):
+def test_ref_starts_from_a_whole_chain_file_on_the_command_line(hdr_set, tmp_path):
     """``train_stage.py --stage=ref --init_weights=<whole chain>``: no stage folder needed, no C++ log noise."""
     model_dir = tmp_path / "ref"
     command = [
         sys.executable, "train_stage.py", "--stage=ref", f"--init_weights={pretrained.shipped_weights('lite')}",
         f"--model_dir={model_dir}", "--steps=1", "--crop=32", "--batch_size=1", "--quiet", "--num_emor_curves=0",
-        f"--data_dir={hdr_dirs / 'train'}", f"--val_dir={hdr_dirs / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={hdr_set / 'train'}", f"--val_dir={hdr_set / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -146,18 +127,18 @@ def test_ref_starts_from_a_whole_chain_file_on_the_command_line(hdr_dirs, tmp_pa
         assert noise not in result.stdout + result.stderr
 
 
-def test_restart_continues_from_the_last_checkpoint(hdr_dirs, tmp_path):
-    run.run("lin", _flags(hdr_dirs, tmp_path, steps=2))
-    run.run("lin", _flags(hdr_dirs, tmp_path, steps=4))
+def test_restart_continues_from_the_last_checkpoint(hdr_set, tmp_path):
+    run.run("lin", _flags(hdr_set, tmp_path, steps=2))
+    run.run("lin", _flags(hdr_set, tmp_path, steps=4))
     checkpoint = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     iterations = [k for k in checkpoint.get_variable_to_shape_map() if "iteration" in k]
     assert iterations and int(checkpoint.get_tensor(iterations[0])) == 4
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("-4")
 
 
-def test_checkpoint_holds_every_model_weight(hdr_dirs, tmp_path):
+def test_checkpoint_holds_every_model_weight(hdr_set, tmp_path):
     """A checkpoint restores the trained stage into a fresh model without the optimizer."""
-    weights = run.run("deq", _flags(hdr_dirs, tmp_path, steps=1))
+    weights = run.run("deq", _flags(hdr_set, tmp_path, steps=1))
     restored, saved = build_model("lite"), build_model("lite")
     checkpoint = loop.model_checkpoint(restored)
     checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))).expect_partial()
@@ -166,12 +147,12 @@ def test_checkpoint_holds_every_model_weight(hdr_dirs, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_sigint_saves_and_the_same_command_resumes(hdr_dirs, tmp_path):
+def test_sigint_saves_and_the_same_command_resumes(hdr_set, tmp_path):
     model_dir = tmp_path / "cli"
     command = [
         sys.executable, "train_stage.py", "--stage=lin", f"--model_dir={model_dir}", "--steps=100000",
         "--crop=32", "--batch_size=2", "--checkpoint_every=100000", "--eval_every=100000", "--quiet",
-        f"--data_dir={hdr_dirs / 'train'}", f"--val_dir={hdr_dirs / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={hdr_set / 'train'}", f"--val_dir={hdr_set / 'val'}", f"--cache_dir={tmp_path / 'cache'}",
         "--num_emor_curves=10",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
@@ -199,7 +180,7 @@ def test_loss_falls_on_a_fixed_batch():
     forward, inverse = crf.test_curves()
     camera = loop.camera_lib.CameraModel(forward, inverse)
     rng = np.random.default_rng(1)
-    hdr = tf.constant(np.stack([_scene(rng, 64)[:, :64] for _ in range(4)]))
+    hdr = tf.constant(np.stack([hdr_scene(rng, 64)[:, :64] for _ in range(4)]))
     batch = camera(hdr, tf.constant([3, 4]), use_jpeg=False)
     optimizer = keras.optimizers.Adam(1e-3)
     variables = task.trained.trainable_variables
@@ -221,7 +202,7 @@ def test_dequantization_gradients_clear_adams_epsilon():
     head = model.dequantization.unet.head
     task = TASKS["deq"](model, LossWeights())
     camera = loop.camera_lib.CameraModel(*crf.test_curves(), max_shot_std=0.0, max_read_std=0.0)
-    hdr = tf.constant(np.stack([_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]))
+    hdr = tf.constant(np.stack([hdr_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]))
     batch = camera(hdr, tf.constant([5, 6]), use_jpeg=False)
     with tf.GradientTape() as tape:
         losses = task(batch, training=True)[0]
@@ -232,7 +213,7 @@ def test_dequantization_gradients_clear_adams_epsilon():
 
 
 def test_validation_batch_follows_the_noise_flag():
-    crops = np.stack([_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]).astype(np.float16)
+    crops = np.stack([hdr_scene(np.random.default_rng(i), 64)[:, :64] for i in range(2)]).astype(np.float16)
     curves = crf.test_curves()
     for noise in (True, False):
         config = loop.LoopConfig(model_dir="unused", crop=32, jpeg=False, sensor_noise=noise)
@@ -325,24 +306,24 @@ def test_dataset_is_deterministic_and_resumes_mid_sequence():
     assert not np.array_equal(other, first[0])
 
 
-def test_finetune_on_real_pairs(hdr_dirs, stage_weights, tmp_path):
+def test_finetune_on_real_pairs(hdr_set, stage_weights, tmp_path):
     pairs = tmp_path / "pairs"
     pairs.mkdir()
     rng = np.random.default_rng(2)
     for i in range(2):
-        hdr = _scene(rng)
+        hdr = hdr_scene(rng)
         io.write_exr(pairs / f"p{i}.exr", hdr)
         io.write_png(pairs / f"p{i}.png", (np.clip(hdr, 0, 1) ** (1 / 2.2) * 255).round().astype(np.uint8))
     (pairs / "lonely.png").write_bytes((pairs / "p0.png").read_bytes())
-    flags = _flags(hdr_dirs, tmp_path, stage_weights_dir=str(stage_weights))
+    flags = _flags(hdr_set, tmp_path, stage_weights_dir=str(stage_weights))
     weights = run.run("joint", flags, pairs_dir=str(pairs))
     assert weights.is_file()
 
 
 @pytest.mark.parametrize("mixed_precision", ["float16", "bfloat16"])
-def test_mirrored_strategy_with_mixed_precision(hdr_dirs, stage_weights, tmp_path, mixed_precision):
+def test_mirrored_strategy_with_mixed_precision(hdr_set, stage_weights, tmp_path, mixed_precision):
     flags = _flags(
-        hdr_dirs, tmp_path, strategy="mirrored", mixed_precision=mixed_precision, stage_weights_dir=str(stage_weights)
+        hdr_set, tmp_path, strategy="mirrored", mixed_precision=mixed_precision, stage_weights_dir=str(stage_weights)
     )
     try:
         weights = run.run("joint", flags)
