@@ -66,8 +66,8 @@ def main(argv=None):
     parser.add_argument("--jpeg_quality", type=int, default=None)
     parser.add_argument("--out", default=None, help="also write the numbers as JSON here")
     args = parser.parse_args(argv)
-    args.curves = None if args.curves is None else evaluate._number_list([args.curves], int)
-    args.exposures = evaluate._number_list([args.exposures], float)
+    args.curves = None if args.curves is None else evaluate.number_list([args.curves], int)
+    args.exposures = evaluate.number_list([args.exposures], float)
     weights = pretrained.resolve_weights(args.preset, args.weights)
 
     reference = {}

@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Runs :func:`hdr_keras.evaluate.evaluate_real` (every aligned single exposure against the stack's
 merged HDR) for the model, inverse sRGB and the stack's own Debevec curve, then scores with the
-same reference (:class:`hdr_keras.evaluate._Reference`) the model given a camera profile
+same reference (:class:`hdr_keras.evaluate.Reference`) the model given a camera profile
 calibrated by :func:`hdr_keras.calibrate.calibrate` on all frames of the stack (``model_profile``,
 in-sample like the Debevec oracle) and on the *other* frames (``model_profile_loo``:
 leave-one-out, the profile never saw the photo it is used on), and those curves alone (no
@@ -121,7 +121,7 @@ def main(argv=None):
         records = [r for r in result["per_image"] if r["stack"] == stack.name]
         for e, (ldr8, record) in enumerate(zip(stack.images, records)):
             ldr = ldr8.astype(np.float32) / 255.0
-            reference = evaluate._Reference(stack.hdr, ldr, 4000.0, 100.0)
+            reference = evaluate.Reference(stack.hdr, ldr, 4000.0, 100.0)
             for name in ("model", "inverse_srgb", "debevec_curve", "model_debevec_curve"):
                 scores[name].append(record["hdr"][name])
             for name, curve in (("profile", profile_all.inverse_crf), ("profile_loo", profiles_loo[e].inverse_crf)):

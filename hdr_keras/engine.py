@@ -60,12 +60,11 @@ class Engine:
     does not fit the preset."""
 
     def __init__(self, preset=DEFAULT_PRESET, weights=None, refine=True, dtype=DEFAULT_DTYPE, runtime="tensorflow"):
-        from hdr_keras import precision, pretrained, runtimes
+        from hdr_keras import pretrained, runtimes
 
         check_preset(preset)
-        self.runtime_name = runtimes.resolve(runtime)
+        self.runtime_name, self.dtype, self.dtype_reason = runtimes.pick(runtime, dtype)
         try:
-            self.dtype, self.dtype_reason = precision.resolve(dtype)
             self.weights = pretrained.resolve_weights(preset, weights)
         except (ValueError, FileNotFoundError) as e:
             raise UsageError(str(e)) from None
@@ -202,15 +201,15 @@ _ENGINES = {}
 def get_engine(preset=DEFAULT_PRESET, weights=None, refine=True, dtype=DEFAULT_DTYPE, runtime="tensorflow"):
     """A cached :class:`Engine` (the last two configurations are kept, keyed by the settings and
     the weights file's path and SHA-256)."""
-    from hdr_keras import precision, pretrained, runtimes
+    from hdr_keras import pretrained, runtimes
 
     check_preset(preset)
     try:
         path = pretrained.resolve_weights(preset, weights)
-        dtype = precision.resolve(dtype)[0]
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
-    key = (preset, str(pathlib.Path(path).resolve()), pretrained.sha256(path), bool(refine), dtype, runtimes.resolve(runtime))
+    runtime, dtype, _ = runtimes.pick(runtime, dtype)
+    key = (preset, str(pathlib.Path(path).resolve()), pretrained.sha256(path), bool(refine), dtype, runtime)
     if key not in _ENGINES:
         while len(_ENGINES) >= 2:
             _ENGINES.pop(next(iter(_ENGINES)))

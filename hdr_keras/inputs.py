@@ -3,15 +3,26 @@
 import os
 import pathlib
 
+from hdr_keras.errors import UsageError
 
-def photos(inputs):
-    """(paths of the photos among ``inputs`` (files, or folders listed non-recursively), paths given
-    that do not exist); see :func:`hdr_keras.io.list_images`."""
+
+def collect(inputs, say, quiet=False):
+    """(paths of the photos among ``inputs``: files, or folders listed non-recursively, see
+    :func:`hdr_keras.io.list_images`; the number of files given that do not exist). ``say(line)``
+    names each missing file and, unless ``quiet``, each folder entry passed over (:func:`passed_over`).
+    UsageError when there is no photo."""
     from hdr_keras import io as hio
 
     paths = hio.list_images(inputs, hio.LDR_EXTS)
     missing = [path for path in paths if not os.path.lexists(path)]  # a symlink loop fails when read
-    return [path for path in paths if os.path.lexists(path)], missing
+    paths = [path for path in paths if os.path.lexists(path)]
+    for path in missing:
+        say(f"{path}: file not found")
+    for path, reason in [] if quiet else passed_over(inputs, paths):
+        say(f"{path}: skipped ({reason})")
+    if not paths:
+        raise UsageError("no input images found in " + ", ".join(map(str, inputs)))
+    return paths, len(missing)
 
 
 def passed_over(inputs, taken):

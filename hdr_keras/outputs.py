@@ -191,6 +191,21 @@ def unit_state(outputs):
     return "complete", None
 
 
+def plan_unit(outputs, overwrite=False, skip_existing=False):
+    """What to do with the output unit ``outputs`` (see :func:`unit_state`): (action, note or None),
+    action "write", "skipped" (complete, ``skip_existing``) or "failed" (exists, neither flag)."""
+    state, reason = unit_state(outputs)
+    if state == "complete" and skip_existing:
+        return "skipped", None
+    if state != "absent" and not overwrite and not skip_existing:
+        existing = next(p for p in outputs.values() if p.exists())
+        hint = "" if state == "complete" else f"; it is incomplete ({reason}): --skip_existing redoes it"
+        return "failed", f"output exists: {existing} (pass --overwrite to replace it{hint})"
+    if state == "partial" and skip_existing:
+        return "write", f"redoing incomplete outputs ({reason})"
+    return "write", None
+
+
 def write_unit(outputs, writers):
     """Writes the files of an output unit but its sidecar: ``writers`` {role: write(tmp_path)}.
 

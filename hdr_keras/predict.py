@@ -17,7 +17,7 @@ import pathlib
 import sys
 import time
 
-from hdr_keras import engine, filelock, inputs, profiles
+from hdr_keras import engine, filelock, inputs, profiles, runtimes
 from hdr_keras import outputs as units
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
@@ -32,11 +32,8 @@ EXIT_INTERRUPTED = 130
 
 
 def _old_spelling(parser, option, **kwargs):
-    """Accepts ``option``'s hyphenated spelling (``--out-dir`` for ``--out_dir``), hidden from --help.
-
-    Flags are spelled with underscores everywhere (README, "Command-line convention"); the
-    hyphenated ones of earlier releases keep working in users' scripts.
-    """
+    """Accepts ``option``'s hyphenated spelling of earlier releases (``--out-dir`` for ``--out_dir``),
+    hidden from --help (README, "Command-line convention")."""
     parser.add_argument(option.replace("_", "-"), dest=option[2:], help=argparse.SUPPRESS, **kwargs)
 
 
@@ -125,6 +122,15 @@ def add_arguments(parser):
         "--norefine", dest="refine", action="store_false", help="do not run the Refinement-Net (default: off)"
     )
     refine.add_argument("--no-refine", dest="refine", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", *runtimes.RUNTIMES),
+        help="what runs the networks: tensorflow, or litert (LiteRT with XNNPACK, float32; its model file is "
+        "built once per weights into ~/.cache/hdr_keras, which takes about a minute); auto picks tensorflow "
+        "where bfloat16 runs natively (AMX or AVX512-BF16 CPU, GPU) and litert elsewhere, about twice as "
+        "fast there; written to the sidecar (default: %(default)s)",
+    )
     parser.add_argument(
         "--dtype",
         default=engine.DEFAULT_DTYPE,
@@ -235,11 +241,8 @@ def run(args):
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print(
-            "predict: interrupted; the outputs written so far are complete, none is half-written "
-            "(rerun with --skip_existing to finish the batch)",
-            file=sys.stderr,
-        )
+        message = "the outputs written so far are complete, none is half-written (rerun with --skip_existing)"
+        print(f"predict: interrupted; {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -253,16 +256,9 @@ def _inputs(args, say):
         pretrained.resolve_weights(args.preset, args.weights)  # missing weights stop before any work
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
-    paths, missing = inputs.photos(args.inputs)
-    for path in missing:
-        say(f"{path}: file not found")
-    if not args.quiet:
-        for path, reason in inputs.passed_over(args.inputs, paths):
-            say(f"{path}: skipped ({reason})")
-    if not paths:
-        raise UsageError("no input images found in " + ", ".join(map(str, args.inputs)))
+    paths, missing = inputs.collect(args.inputs, say, quiet=args.quiet)
     units.prepare_folder(args.out_dir)
-    return paths, len(missing)
+    return paths, missing
 
 
 def _run(args):
@@ -275,13 +271,12 @@ def _run(args):
         paths, failed = _inputs(args, say)
         from hdr_keras.quiet import import_tensorflow
 
-        import_tensorflow()  # first import of TensorFlow: without its C++ start-up noise
-        from hdr_keras import precision
-
-        dtype, dtype_reason = precision.resolve(args.dtype)
+        runtime, dtype, reason = runtimes.pick(args.runtime, args.dtype)
+        if runtime == "tensorflow":
+            import_tensorflow()  # first import of TensorFlow: without its C++ start-up noise
         if not args.quiet:
-            say(f"predict: compute dtype {dtype} ({dtype_reason})")
-        reconstructor = engine.get_engine(args.preset, args.weights, args.refine, dtype)  # wrong weights: UsageError
+            say(f"predict: runtime {runtime}, compute dtype {dtype} ({reason})")
+        reconstructor = engine.get_engine(args.preset, args.weights, args.refine, dtype, runtime)  # wrong weights: UsageError
     except UsageError as e:
         print(f"predict: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -290,15 +285,9 @@ def _run(args):
     claimed = {}  # output stem -> the input that produces it in this run
     bar = tqdm(paths, desc="predict", unit="image", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
-    def tile_progress(total):
-        tiles_bar = tqdm(total=total, desc="  tiles", unit="tile", leave=False, disable=args.quiet, file=sys.stderr)
-
-        def advance(_tile):
-            tiles_bar.update(1)
-            if tiles_bar.n >= total:
-                tiles_bar.close()
-
-        return advance
+    def tile_progress(total):  # a bar per tiled image, cleared after its last tile
+        tiles = tqdm(total=total, desc="  tiles", unit="tile", leave=False, disable=args.quiet, file=sys.stderr)
+        return lambda _tile: tiles.update(1) or (tiles.n >= total and tiles.close())
 
     for path in bar:
         counts[_predict_one(path, args, reconstructor, claimed, say, bar, tile_progress)] += 1
@@ -307,14 +296,6 @@ def _run(args):
         parts = [f"{n} {key}" for key, n in counts.items() if n or key != "skipped"]
         print(f"predict: {', '.join(parts)} -> {pathlib.Path(args.out_dir)}", file=sys.stderr)
     return EXIT_FAILED if counts["failed"] else EXIT_OK
-
-
-def _camera_profile(path, args, say):
-    """``(Profile, its path)`` that --camera_profile picks for the photo ``path``, or None; says which."""
-    found = profiles.resolve(args.camera_profile, path)
-    if found is not None and not args.quiet:
-        say(f"{path}: camera profile {found[1]} ({found[0].camera}, {found[0].method} curve)")
-    return found
 
 
 def _predict_one(path, args, reconstructor, claimed, say, bar, tile_progress):
@@ -332,42 +313,29 @@ def _predict_one(path, args, reconstructor, claimed, say, bar, tile_progress):
         say(f"{path}: output {replaced} would replace the input photo; pass another --out_dir")
         return "failed"
     with filelock.hold(units.unit_lock(out_dir, stem)):  # another run writing this unit: wait for it
-        state, reason = units.unit_state(outputs)
-        if state == "complete" and args.skip_existing:
-            return "skipped"
-        if state != "absent" and not args.overwrite and not args.skip_existing:
-            existing = next(p for p in outputs.values() if p.exists())
-            hint = "" if state == "complete" else f"; it is incomplete ({reason}): --skip_existing redoes it"
-            say(f"{path}: output exists: {existing} (pass --overwrite to replace it{hint})")
-            return "failed"
-        if state == "partial" and args.skip_existing:
-            say(f"{path}: redoing incomplete outputs ({reason})")
+        action, note = units.plan_unit(outputs, args.overwrite, args.skip_existing)
+        if note:
+            say(f"{path}: {note}")
+        if action != "write":
+            return action
         units.remove_stale_temporaries(out_dir, stem)
         try:
             image = hio.read_ldr(path, min_size=engine.MIN_SIZE, max_pixels=round(args.max_megapixels * 1e6), notice=say)
             claimed[stem] = path  # only inputs that were read claim their output name
             height, width = image.shape[:2]
             bar.set_postfix_str(f"{path.name} {width}x{height}", refresh=False)
-            profile = _camera_profile(path, args, say)
+            profile = profiles.resolve(args.camera_profile, path)  # (Profile, its file) or None
+            if profile is not None and not args.quiet:
+                say(f"{path}: camera profile {profile[1]} ({profile[0].camera}, {profile[0].method} curve)")
+            curve = None if profile is None else profile[0].inverse_crf
             result = reconstructor.reconstruct(
-                image,
-                inverse_crf=None if profile is None else profile[0].inverse_crf,
-                tile=args.tile,
-                overlap=args.tile_overlap,
-                tile_above=args.tile_above,
-                progress=tile_progress,
+                image, curve, tile=args.tile, overlap=args.tile_overlap, tile_above=args.tile_above, progress=tile_progress
             )
             photo = image if "uhdr" in args.format else None  # the Ultra HDR base image
             del image
             meta = {"hdr_keras_version": __version__, "input": str(path), "formats": args.format}
             meta.update(width=int(width), height=int(height))
-            meta["camera_profile"] = None if profile is None else {
-                "camera": profile[0].camera,
-                "name": profile[1].name,
-                "path": str(profile[1].resolve()),
-                "sha256": profiles.sha256(profile[1]),
-                "method": profile[0].method,
-            }
+            meta["camera_profile"] = None if profile is None else profiles.describe(*profile)
             units.write(outputs, result, photo, meta, start, **_writer_options(args))
             return "written"
         except hio.ImageReadError as e:

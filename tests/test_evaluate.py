@@ -42,11 +42,8 @@ def hdr_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model():
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return pretrained.build_model("lite")
+def model(lite_model):
+    return lite_model
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +239,7 @@ def test_evaluation_is_deterministic(result, model, hdr_dir):
     again = evaluate.evaluate(model, hdr_dir, curves=CURVES, exposures=EXPOSURES, size=SIZE)
     assert again["tables"] == result["tables"]
     # nan (no over-exposed pixel) != nan, so compare the JSON texts of the per-image records
-    assert json.dumps(evaluate._json_safe(again["per_image"])) == json.dumps(evaluate._json_safe(result["per_image"]))
+    assert json.dumps(evaluate.json_safe(again["per_image"])) == json.dumps(evaluate.json_safe(result["per_image"]))
 
 
 def test_bad_files_are_skipped_with_a_warning(model, hdr_dir, tmp_path):
@@ -312,9 +309,9 @@ def _parse(argv):
 
 
 def test_exposure_and_curve_flags_parse():
-    assert evaluate._number_list(_parse(["--exposures=-3,0,3"]).exposures, float) == [-3.0, 0.0, 3.0]
-    assert evaluate._number_list(_parse(["--exposures", "-3", "-1.5", "2"]).exposures, float) == [-3.0, -1.5, 2.0]
-    assert evaluate._number_list(_parse(["--curves", "0,1", "7"]).curves, int) == [0, 1, 7]
+    assert evaluate.number_list(_parse(["--exposures=-3,0,3"]).exposures, float) == [-3.0, 0.0, 3.0]
+    assert evaluate.number_list(_parse(["--exposures", "-3", "-1.5", "2"]).exposures, float) == [-3.0, -1.5, 2.0]
+    assert evaluate.number_list(_parse(["--curves", "0,1", "7"]).curves, int) == [0, 1, 7]
     args = _parse([])
     assert args.exposures is None and args.curves is None and args.size == 512 and args.preset == "lite"
     assert args.hdr_dir.endswith("shared/data/hdr/val")
@@ -410,7 +407,7 @@ def test_model_true_curve_row_is_the_model_given_the_true_curve(result, model, h
     file, curve, stops = "a_bright.exr", 5, 2.0
     hand = _hand_render(hdr_dir / file, curve, stops)
     hdr = np.asarray(model(hand["ldr"][None], training=False, inverse_crf=hand["inverse"][None])["hdr"])[0]
-    reference = evaluate._Reference(hand["hdr"], hand["ldr"], 4000.0, 100.0)
+    reference = evaluate.Reference(hand["hdr"], hand["ldr"], 4000.0, 100.0)
     expected = reference.scores(hdr)["pu21_psnr"]
     assert _record(result, file, curve, stops)["hdr"]["model_true_curve"]["pu21_psnr"] == pytest.approx(expected, abs=1e-3)
 
@@ -510,7 +507,7 @@ def test_real_protocol_scores_each_aligned_frame(stack_dir, model):
     assert hdr["debevec_curve"]["pu21_psnr"] > hdr["inverse_srgb"]["pu21_psnr"] + 2
     merged = stack_lib.load_stack(root / "synthetic", long_side=None)
     frame = merged.images[0]
-    reference = evaluate._Reference(merged.hdr, frame / 255.0, 4000.0, 100.0)
+    reference = evaluate.Reference(merged.hdr, frame / 255.0, 4000.0, 100.0)
     expected = reference.scores(stack_lib.apply_response(frame, merged.response))
     assert out["per_image"][0]["hdr"]["debevec_curve"]["pu21_psnr"] == pytest.approx(expected["pu21_psnr"], rel=1e-9)
     text = evaluate.markdown_real(out)

@@ -1,5 +1,6 @@
 """The strict weights loader (hdr_keras.pretrained) on real crafted files, and its one-line errors in the CLIs."""
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,7 @@ def test_predict_and_evaluate_print_the_one_line(files, tmp_path, capsys):
     assert predict.main([str(photo), "--out_dir", str(tmp_path / "out"), "--weights", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"predict: error: {bad}: does not fit")
-    parser = evaluate.argparse.ArgumentParser()
+    parser = argparse.ArgumentParser()
     evaluate.add_arguments(parser)
     assert evaluate.run(parser.parse_args(["--weights", str(files / "stage.weights.h5"), "--quiet"])) == 2
     err = capsys.readouterr().err.strip().splitlines()
