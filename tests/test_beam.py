@@ -40,7 +40,7 @@ def _beam(photo_dir, out_dir, weights):
         "--weights", str(weights), "--runner", "DirectRunner", "--direct_num_workers", "2",
         "--direct_running_mode", "multi_processing",
     ]  # fmt: skip
-    return subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
+    return subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=1800)
 
 
 def _mtimes(folder):

@@ -177,7 +177,7 @@ def _run_cluster(command, tmp_dirs, log_dir):
         with open(logs[index], "w") as log:
             processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
     try:
-        codes = [process.wait(timeout=900) for process in processes]
+        codes = [process.wait(timeout=1800) for process in processes]
     finally:
         for process in processes:
             process.kill()
