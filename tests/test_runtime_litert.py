@@ -1,5 +1,5 @@
-"""The LiteRT runtime (hdr_keras/runtimes/litert.py) against the TensorFlow one, its cache, and a
-process that runs it without importing TensorFlow.
+"""The LiteRT runtime (hdr_keras/runtimes/litert.py) against the TensorFlow one, its cache, what
+``runtime="auto"`` picks, and a ``predict`` process that runs it without importing TensorFlow.
 
 One .tflite file is built for the session's random `lite` weights (about a minute) into a
 temporary cache folder (``XDG_CACHE_HOME``); the tests share it.
@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from hdr_keras import engine, precision, runtimes
+from hdr_keras.errors import UsageError
 from hdr_keras.runtimes import litert
 
 CURVE_TOLERANCE = 2e-3
@@ -103,23 +105,55 @@ def test_cache_hit_and_key(runtimes, weights):
     assert litert.build("lite", weights) == rt.path and rt.path.stat().st_mtime_ns == stamp
     other = litert.cache_path("lite", "0" * 64)
     assert other != rt.path and other.parent == rt.path.parent
-    with pytest.raises(ValueError, match="float32 only"):
+    with pytest.raises(UsageError, match="float32 only"):
         litert.Runtime("lite", weights, dtype="bfloat16")
 
 
-def test_runs_without_tensorflow(runtimes, cache, weights):
-    """A fresh process loads the cached file and runs every stage; neither TensorFlow nor Keras is imported."""
+def test_engines_agree(runtimes, weights):
+    """Whole images (one Dequantization pass for the small one) and tiles, as predict runs them."""
+    fast = engine.Engine("lite", weights, dtype="float32", runtime="litert")
+    reference = engine.Engine("lite", weights, dtype="float32", runtime="tensorflow")
+    assert (fast.describe()["runtime"], fast.describe()["dtype"]) == ("litert", "float32")
+    small, large = (ldr[0] for ldr in _images())
+    for image, tiling in [(small, {}), (large, {"tile": 64, "overlap": 16, "tile_above": 0})]:
+        result, expected = fast.reconstruct(image, **tiling), reference.reconstruct(image, **tiling)
+        assert result.info["tiles"] == expected.info["tiles"]
+        assert np.max(np.abs(result.inverse_crf - expected.inverse_crf)) < CURVE_TOLERANCE
+        assert result.hdr.shape == image.shape and _relative(result.hdr, expected.hdr) < HDR_TOLERANCE
+
+
+def test_auto_picks_by_cpu(monkeypatch):
+    monkeypatch.setattr(runtimes, "_has_gpu", lambda: False)
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
+    assert runtimes.pick("auto", "auto")[:2] == ("litert", "float32")
+    assert runtimes.pick("auto", "float32")[:2] == ("litert", "float32")
+    assert runtimes.pick("auto", "bfloat16")[:2] == ("tensorflow", "bfloat16")
+    assert runtimes.pick("tensorflow", "auto")[:2] == ("tensorflow", "float32")
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("amx_bf16",))
+    assert runtimes.pick("auto", "auto")[:2] == ("tensorflow", "bfloat16")
+    assert runtimes.pick("litert", "auto")[:2] == ("litert", "float32")
+    with pytest.raises(UsageError, match="float32 only"):
+        runtimes.pick("litert", "bfloat16")
+    with pytest.raises(UsageError, match="unknown runtime"):
+        runtimes.pick("onnx", "auto")
+
+
+def test_predict_without_tensorflow(runtimes, cache, weights, tmp_path):
+    """A fresh ``predict --runtime litert`` process (the .tflite cached) imports neither TensorFlow
+    nor Keras, and its sidecar says what ran."""
+    from PIL import Image
+
+    Image.fromarray(np.round(_images()[1][0] * 255).astype(np.uint8)).save(tmp_path / "photo.png")
     code = f"""
 import sys
-import numpy as np
-from hdr_keras.runtimes import litert
-rt = litert.Runtime("lite", {str(weights)!r})
-ldr = np.full((1, 40, 48, 3), 0.5, np.float32)
-linear = rt.linearize(ldr, rt.curve(ldr))
-assert rt.hallucinate(linear).shape == ldr.shape
-print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
+from hdr_keras import predict
+status = predict.main([{str(tmp_path / "photo.png")!r}, "--out_dir", {str(tmp_path / "out")!r},
+                       "--weights", {str(weights)!r}, "--runtime", "litert", "--quiet"])
+print(status, sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
 """
     env = {**os.environ, litert.CACHE_ENV: str(cache)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stderr
+    sidecar = json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert (sidecar["runtime"], sidecar["dtype"]) == ("litert", "float32")

@@ -1,7 +1,7 @@
 """The LiteRT runtime: the model's stages from one .tflite file, run by LiteRT with XNNPACK, no TensorFlow.
 
 The file holds one signature per stage (the interface is in :mod:`hdr_keras.runtimes`): ``curve``,
-``linearize``, ``hallucinate`` and, when the Refinement-Net runs, ``refine``; inputs [1, H, W, 3]
+``linearize``, ``curve_and_linearize``, ``hallucinate`` and, when the Refinement-Net runs, ``refine``; inputs [1, H, W, 3]
 with H and W dynamic, float32, TFLite builtin ops only (the Python LiteRT runtime has no Flex ops).
 It is built once per model version and weights, with TensorFlow (:func:`build`), into the per-user
 cache ``$XDG_CACHE_HOME/hdr_keras/litert/`` (``~/.cache`` without it), keyed by the weights'
@@ -33,8 +33,9 @@ import uuid
 import numpy as np
 
 from hdr_keras import __version__, filelock
+from hdr_keras.errors import UsageError
 
-STAGES = ("curve", "linearize", "hallucinate", "refine")
+STAGES = ("curve", "linearize", "curve_and_linearize", "hallucinate", "refine")
 """Signature keys, in the order the engine runs them (``refine`` only when the Refinement-Net runs)."""
 VARIANTS = ("fp32", "fp16", "int8")
 DTYPES = {"float32": "fp32"}
@@ -47,7 +48,7 @@ _GRAPH_SOURCES = ("models", "layers", "ops.py", "fill.py", "presets.py", "runtim
 """Source that defines the converted graph (under the package), hashed into the cache key."""
 
 
-class Error(RuntimeError):
+class Error(UsageError):
     """The .tflite file cannot be built or loaded; the message is one line naming it."""
 
 
@@ -92,6 +93,12 @@ def stage_module(model):
     def linearize(ldr, inverse_crf):
         return {"linear": model.linearization.apply_curve([model.dequantization(ldr, training=False), inverse_crf])}
 
+    @traced("ldr")
+    def curve_and_linearize(ldr):
+        dequantized = model.dequantization(ldr, training=False)
+        inverse_crf = model.linearization(dequantized, training=False)["inverse_crf"]
+        return {"inverse_crf": inverse_crf, "linear": model.linearization.apply_curve([dequantized, inverse_crf])}
+
     @traced("linear")
     def hallucinate(linear):
         return {"hallucinated": model.hallucination(linear, training=False)}
@@ -101,7 +108,7 @@ def stage_module(model):
         dequantized = model.dequantization(ldr, training=False)
         return {"hdr": model.refinement([hallucinated, linear, dequantized], training=False)}
 
-    functions = {"curve": curve, "linearize": linearize, "hallucinate": hallucinate}
+    functions = {"curve": curve, "linearize": linearize, "curve_and_linearize": curve_and_linearize, "hallucinate": hallucinate}
     if model.refine:
         functions["refine"] = refine
     module = tf.Module()
@@ -221,7 +228,7 @@ class Runtime:
 
     def __init__(self, preset, weights, refine=True, dtype="float32", variant=None, log=_say):
         if dtype not in DTYPES:
-            raise ValueError(f"the litert runtime computes in float32 only, not {dtype}; use --runtime tensorflow")
+            raise UsageError(f"the litert runtime computes in float32 only, not {dtype}; pass --runtime tensorflow")
         self.variant = variant or DTYPES[dtype]
         self.path = build(preset, weights, refine, self.variant, log=log)
         self.load(self.path)
@@ -256,24 +263,27 @@ class Runtime:
         self._interpreters[shape] = interpreter
         return interpreter.get_signature_runner(key)
 
-    def _run(self, key, output, **inputs):
+    def _run(self, key, outputs, **inputs):
         inputs = {name: np.ascontiguousarray(value, np.float32) for name, value in inputs.items()}
         first = next(iter(inputs.values()))
         batch, shape = first.shape[0], tuple(first.shape[1:3])
         results = []
         for i in range(batch):
             runner = self._runner(key, shape)
-            results.append(runner(**{name: value[i : i + 1] for name, value in inputs.items()})[output])
-        return np.concatenate(results) if batch != 1 else np.asarray(results[0])
+            results.append(runner(**{name: value[i : i + 1] for name, value in inputs.items()}))
+        return tuple(np.concatenate([r[name] for r in results]) for name in outputs)
 
     def curve(self, ldr):
-        return self._run("curve", "inverse_crf", ldr=ldr)
+        return self._run("curve", ["inverse_crf"], ldr=ldr)[0]
 
     def linearize(self, ldr, inverse_crf):
-        return self._run("linearize", "linear", ldr=ldr, inverse_crf=inverse_crf)
+        return self._run("linearize", ["linear"], ldr=ldr, inverse_crf=inverse_crf)[0]
+
+    def curve_and_linearize(self, ldr):
+        return self._run("curve_and_linearize", ["inverse_crf", "linear"], ldr=ldr)
 
     def hallucinate(self, linear):
-        return self._run("hallucinate", "hallucinated", linear=linear)
+        return self._run("hallucinate", ["hallucinated"], linear=linear)[0]
 
     def refine(self, ldr, linear, hallucinated):
-        return self._run("refine", "hdr", ldr=ldr, linear=linear, hallucinated=hallucinated)
+        return self._run("refine", ["hdr"], ldr=ldr, linear=linear, hallucinated=hallucinated)[0]
