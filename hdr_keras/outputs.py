@@ -92,6 +92,11 @@ def format_writers(
     return {fmt: writers[fmt] for fmt in formats}
 
 
+def writer_options(args):
+    """The :func:`format_writers` options of parsed command-line ``args`` (``predict``, ``beam``)."""
+    return {key: getattr(args, key) for key in ("float32", "max_boost", "uhdr_quality", "avif_quality")}
+
+
 def check_options(
     formats,
     float32=False,

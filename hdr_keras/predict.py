@@ -218,7 +218,7 @@ def main(argv=None):
 
 
 def _validate(args):
-    units.check_options(args.format, **_writer_options(args))
+    units.check_options(args.format, **units.writer_options(args))
     engine.check_tiling(args.tile, args.tile_overlap, args.tile_above)
     if not (math.isfinite(args.max_megapixels) and args.max_megapixels > 0):
         raise UsageError(f"--max_megapixels must be > 0, got {args.max_megapixels}")
@@ -229,10 +229,6 @@ def _validate(args):
             profiles.load_profile(args.camera_profile)
         except profiles.ProfileError as e:
             raise UsageError(str(e)) from None
-
-
-def _writer_options(args):
-    return {key: getattr(args, key) for key in ("float32", "max_boost", "uhdr_quality", "avif_quality")}
 
 
 def run(args):
@@ -336,7 +332,7 @@ def _predict_one(path, args, reconstructor, claimed, say, bar, tile_progress):
             meta = {"hdr_keras_version": __version__, "input": str(path), "formats": args.format}
             meta.update(width=int(width), height=int(height))
             meta["camera_profile"] = None if profile is None else profiles.describe(*profile)
-            units.write(outputs, result, photo, meta, start, **_writer_options(args))
+            units.write(outputs, result, photo, meta, start, **units.writer_options(args))
             return "written"
         except hio.ImageReadError as e:
             say(str(e))
