@@ -1,8 +1,9 @@
 """Model presets, as data: the config of every stage of :class:`SingleHDR`.
 
 ``paper``: the authors' TF1 release layer by layer (docs/design.md#presets), so their checkpoints map on.
-``lite``: the same stages and semantics with reduced widths and the curve estimated on a 4x
-smaller image; the preset this project trains and ships (small enough for a laptop CPU and TFLite).
+``lite``: the same stages with reduced widths, the curve estimated on a 4x smaller image, and the
+whole-image Context Hallucination-Net (docs/design.md#stages) in place of the tile-local HDRCNN one;
+the preset this project trains and ships (small enough for a laptop CPU and TFLite).
 """
 
 import copy
@@ -61,10 +62,16 @@ PRESETS = {
             "num_basis": 11,
         },
         "hallucination": {
-            "encoder": [[16, 1], [32, 1], [64, 2], [96, 2], [128, 2]],
-            "bottleneck_filters": 128,
-            "decoder_filters": [128, 96, 64, 32, 16],
-            "bn_epsilon": 1e-5,
+            "architecture": "context",
+            "unet": {
+                "stem_filters": 12,
+                "stem_kernel": 3,
+                "stage_filters": [16, 32, 48, 64],
+                "stage_kernels": [3, 3, 3, 3],
+                "head_initializer": "zeros",
+            },
+            "working_side": 512,
+            "levels": 6,
             "gamma": 0.88,
         },
         "refinement": {

@@ -66,7 +66,6 @@ def test_fill_takes_the_surroundings_colour_and_keeps_dark_detail():
     assert inside.max(axis=-1).mean() > 1.2
     chroma = inside / inside.sum(axis=-1, keepdims=True)
     assert (chroma[:, 2] > chroma[:, 0] + 0.05).mean() > 0.95  # blue like the sky, not white
-    np.testing.assert_allclose(inside[:, 0], 1.0, atol=1e-6)  # red, below the sky's share, stays at the clip
     bar = out[23:25]
     np.testing.assert_array_equal(bar[bar.max(axis=-1) < 0.2], image[0, 23:25][bar.max(axis=-1) < 0.2])
 

@@ -30,11 +30,11 @@ def files(tmp_path_factory, lite):
     (folder / "random.weights.h5").write_bytes(np.random.default_rng(0).bytes(5000))
     shutil.copy(SHIPPED, folder / "deleted.weights.h5")
     with h5py.File(folder / "deleted.weights.h5", "a") as f:
-        del f["hallucination/bottleneck_bn"]
+        del f["hallucination/layers/u_net/context"]
     shutil.copy(SHIPPED, folder / "reshaped.weights.h5")
     with h5py.File(folder / "reshaped.weights.h5", "a") as f:
-        del f["hallucination/bottleneck_bn/vars/0"]
-        f["hallucination/bottleneck_bn/vars/0"] = np.zeros(7, np.float32)
+        del f["hallucination/layers/u_net/context/vars/1"]
+        f["hallucination/layers/u_net/context/vars/1"] = np.zeros(7, np.float32)
     pretrained.build_model("paper").save_weights(folder / "paper.weights.h5")
     return folder
 
@@ -74,14 +74,14 @@ def test_a_deleted_group_is_refused_naming_what_is_missing(lite, files):
     before = [w.copy() for w in lite.hallucination.get_weights()]
     message = _error(lite, files / "deleted.weights.h5")
     assert "does not fit a whole SingleHDR of preset 'lite' and fits no preset" in message
-    assert "4 of the 211 variables missing (e.g. hallucination/bottleneck_bn/vars/0)" in message
+    assert "2 of the 181 variables missing (e.g. hallucination/layers/u_net/context/vars/0)" in message
     for a, b in zip(before, lite.hallucination.get_weights()):  # nothing was loaded
         np.testing.assert_array_equal(a, b)
 
 
 def test_a_reshaped_variable_is_named_with_both_shapes(lite, files):
     message = _error(lite, files / "reshaped.weights.h5")
-    assert "1 of another shape (e.g. hallucination/bottleneck_bn/vars/0: (7,) in the file, (128,) expected)" in message
+    assert "1 of another shape (e.g. hallucination/layers/u_net/context/vars/1: (7,) in the file, (64,) expected)" in message
 
 
 def test_the_wrong_preset_names_the_one_it_fits(lite, files):

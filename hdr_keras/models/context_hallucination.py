@@ -19,8 +19,9 @@ from hdr_keras.precision import FLOAT32
 
 LOG_FLOOR = 1.0 / 64.0
 """Floor of the network's log-intensity input (6 stops under the clip level)."""
-MAX_SATURATION = 1.5
-"""Largest factor on the surroundings' colour saturation the network may ask for."""
+MAX_SATURATION = 3.0
+"""Largest factor on the surroundings' colour saturation the network may ask for (tone curves wash
+out the colour of the pixels just below the clip, which is where the colour comes from)."""
 GATE_LOW, GATE_HIGH = 0.5, 0.8
 """Full-resolution gate ``clip((max_c Lin - 0.5) / 0.3, 0, 1)``: a pixel darker than half the clip level
 (a leaf or a window bar against a clipped sky) is never filled; one near the clip level follows the
@@ -43,15 +44,15 @@ class ContextHallucinationNet(keras.Model):
        regions by push-pull (:func:`hdr_keras.fill.propagate`, ``levels`` levels).
     3. A U-Net (``unet`` config) on ``[log(small + 1/64), a, colour, confidence]`` with the global mean
        of its bottleneck added back (whole-image context) gives two maps: a log gain ``k = softplus(.)``
-       and a saturation ``s = 1.5 sigmoid(. + log 2)`` (1 at the start).
+       and a saturation ``s = 3 sigmoid(. - log 2)`` (1 at the start).
     4. Fill at working resolution: intensity ``exp(k * interior)`` times the clip level 1 (not the pixel's
-       own, noisy, value), ``interior = a * mean_9x9(mean_9x9(a))``
-       (0 at a region's edge, 1 inside it: the fill meets the photo at the clip line, without the steps
-       that quantisation bands and JPEG noise in ``a`` would turn into contours and specks), colour
+       own, noisy, value), ``interior = a * region``, ``region`` the larger of ``mean_9x9(mean_9x9(a))``
+       and the 3x3 erosion of ``a`` (about 0 at a region's edge and in noisy near-clip bands, so the
+       fill meets the photo at the clip line without the steps that quantisation bands and JPEG
+       noise would turn into contours and specks; 1 inside solid regions, small lamps too), colour
        ``1/3 + s (colour - 1/3)`` scaled so that its largest channel is the intensity.
     5. Back to full resolution from the clipped working pixels only (:func:`hdr_keras.fill.masked_upsample`),
-       then per channel ``Hal = Lin + region * gate * relu(fill - Lin)``: ``region`` the larger of the
-       smoothed working mask (as in ``interior``) and its 3x3 erosion (solid small highlights), upsampled;
+       then per channel ``Hal = Lin + region * gate * relu(fill - Lin)``, ``region`` upsampled;
        ``gate`` the full-resolution :data:`GATE_LOW`-:data:`GATE_HIGH` ramp. Equal to ``Lin``
        where nothing is clipped, never darker than it, smooth where the photo is noisy near the clip
        level, sharp against dark detail.
@@ -94,13 +95,13 @@ class ContextHallucinationNet(keras.Model):
         features = ops.concatenate([ops.log(small + LOG_FLOOR), mask, colour, confidence], axis=-1)
         out = ops.cast(self.unet(features), "float32")
         gain = ops.softplus(out[..., :1])
-        saturation = MAX_SATURATION * ops.sigmoid(out[..., 1:] + math.log(2.0))
+        saturation = MAX_SATURATION * ops.sigmoid(out[..., 1:] - math.log(MAX_SATURATION - 1.0))
         chroma = 1.0 / 3.0 + saturation * (colour - 1.0 / 3.0)
         chroma = ops.maximum(chroma, 0.0)
         direction = chroma / (ops.max(chroma, axis=-1, keepdims=True) + fill.EPS)
         smooth = ops.average_pool(ops.average_pool(mask, INTERIOR_WINDOW, 1, padding="same"), INTERIOR_WINDOW, 1, padding="same")
-        interior = mask * smooth
         region = ops.maximum(smooth, -ops.max_pool(-mask, 3, 1, padding="same"))
+        interior = mask * region
         return direction * ops.exp(gain * interior), mask, region
 
     def call(self, linear, training=None):

@@ -32,7 +32,7 @@ class LossWeights:
     perceptual: float = 0.001
     tv: float = 0.1
     chroma: float = 1.0
-    level: float = 0.05
+    level: float = 0.2
 
 
 class Task:
