@@ -36,6 +36,7 @@ from hdr_keras.quiet import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 from hdr_keras import engine, precision, pretrained, tiling  # noqa: E402
+from bench_runtime import graph_flops  # noqa: E402  (bench/ is on sys.path: the script's folder)
 
 DTYPES = ("float32", "bfloat16")
 CONV_SIDE, CONV_CHANNELS = 1000, 64
@@ -45,14 +46,6 @@ def _dimensions(megapixels):
     """(height, width) of a 4:3 landscape image of about ``megapixels`` (12 MP -> 3000 x 4000)."""
     height = round((megapixels * 1e6 * 3 / 4) ** 0.5)
     return height, round(height * 4 / 3)
-
-
-def _graph_flops(fn, *specs):
-    """FLOPs of ``fn`` traced at the fully known ``specs`` (TensorFlow profiler)."""
-    graph = tf.function(fn).get_concrete_function(*specs).graph
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
 
 
 class FlopCounter:
@@ -70,12 +63,12 @@ class FlopCounter:
                 return model.linearization(model.dequantization(x, training=False), training=False)["inverse_crf"]
 
             if kind == "full":
-                self.cache[key] = _graph_flops(lambda x: model(x, training=False)["hdr"], image)
+                self.cache[key] = graph_flops(lambda x: model(x, training=False)["hdr"], image)
             elif kind == "curve":
-                self.cache[key] = _graph_flops(curve, image)
+                self.cache[key] = graph_flops(curve, image)
             else:
                 with_curve = tf.TensorSpec([1, 1024], tf.float32)
-                self.cache[key] = _graph_flops(
+                self.cache[key] = graph_flops(
                     lambda x, c: model(x, training=False, inverse_crf=c)["hdr"], image, with_curve
                 )
         return self.cache[key]

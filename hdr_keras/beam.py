@@ -17,8 +17,7 @@ pipeline ran (failed inputs are listed in failed.jsonl), 2 usage error. Needs th
 
 import sys
 
-from hdr_keras import engine, predict, profiles
-from hdr_keras import outputs as units
+from hdr_keras import engine, predict
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
 from hdr_keras.precision import DTYPES
@@ -104,22 +103,9 @@ def add_arguments(parser):
 
 def check(args):
     """UsageError unless the options are valid (before any pipeline starts)."""
-    units.check_options(args.format, **writer_options(args))
-    engine.check_tiling(args.tile, args.tile_overlap, args.tile_above)
+    predict.check_options(args)
     if args.batch_size < 1:
         raise UsageError(f"--batch_size must be >= 1, got {args.batch_size}")
-    if not args.max_megapixels > 0:
-        raise UsageError(f"--max_megapixels must be > 0, got {args.max_megapixels}")
-    if args.camera_profile not in profiles.PROFILE_CHOICES:
-        try:
-            profiles.load_profile(args.camera_profile)
-        except profiles.ProfileError as e:
-            raise UsageError(str(e)) from None
-
-
-def writer_options(args):
-    """The output-format options of ``args``, as :func:`hdr_keras.outputs.format_writers` takes them."""
-    return {key: getattr(args, key) for key in ("float32", "max_boost", "uhdr_quality", "avif_quality")}
 
 
 def run(args):

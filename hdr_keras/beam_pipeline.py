@@ -67,7 +67,6 @@ class Settings(typing.NamedTuple):
 
 def run(args, pipeline_args):
     """Builds and runs the pipeline for ``hdr-keras beam`` ``args``; returns {count name: n}."""
-    from hdr_keras import beam as command
     from hdr_keras import pretrained
 
     if not any(match.metadata_list for match in FileSystems.match(args.inputs)):
@@ -86,7 +85,7 @@ def run(args, pipeline_args):
         preview=args.preview,
         weights_sha256=file_sha256(weights),
         max_pixels=round(args.max_megapixels * 1e6),
-        writer_options=command.writer_options(args),
+        writer_options=units.writer_options(args),
         tiling={"tile": args.tile, "overlap": args.tile_overlap, "tile_above": args.tile_above},
         camera_profile=args.camera_profile,
     )

@@ -22,9 +22,7 @@ def hold(path):
     try:
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        os.close(fd)
+        _release(path, fd)
 
 
 class LockHeld(RuntimeError):
@@ -67,9 +65,14 @@ def claim(path, log=None):
         os.fsync(fd)
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        os.close(fd)
+        _release(path, fd)
+
+
+def _release(path, fd):
+    """Removes the lock file ``path`` (if still there) and closes its descriptor, which unlocks it."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(fd)
 
 
 def _read_pid(fd):

@@ -19,6 +19,7 @@ import uuid
 
 import numpy as np
 
+from hdr_keras import durable
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
 
@@ -139,27 +140,13 @@ def write_atomic(path, write):
     tmp = path.parent / f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}"
     try:
         write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        durable.fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder):
-    """Makes a rename in ``folder`` durable, where the platform allows opening a folder."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    durable.fsync_folder(path.parent)
 
 
 def sidecar_text(meta, inverse_crf):

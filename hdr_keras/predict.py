@@ -217,18 +217,23 @@ def main(argv=None):
     return run(args)
 
 
-def _validate(args):
+def check_options(args):
+    """UsageError unless the output, tiling, size and camera-profile options are valid (predict and beam)."""
     units.check_options(args.format, **units.writer_options(args))
     engine.check_tiling(args.tile, args.tile_overlap, args.tile_above)
     if not (math.isfinite(args.max_megapixels) and args.max_megapixels > 0):
         raise UsageError(f"--max_megapixels must be > 0, got {args.max_megapixels}")
-    if args.overwrite and args.skip_existing:
-        raise UsageError("--overwrite and --skip_existing exclude each other")
     if args.camera_profile not in profiles.PROFILE_CHOICES:
         try:
             profiles.load_profile(args.camera_profile)
         except profiles.ProfileError as e:
             raise UsageError(str(e)) from None
+
+
+def _validate(args):
+    check_options(args)
+    if args.overwrite and args.skip_existing:
+        raise UsageError("--overwrite and --skip_existing exclude each other")
 
 
 def run(args):

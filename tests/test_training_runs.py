@@ -12,22 +12,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hdr_keras import crf, filelock, io
-from hdr_keras.training import checkpoints, files, run, settings
+from hdr_keras import crf, durable, filelock
+from hdr_keras.training import checkpoints, run, settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @pytest.fixture(scope="module")
-def hdr_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hdr")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 2), ("val", 1)):
-        (root / split).mkdir()
-        for i in range(count):
-            io.write_exr(root / split / f"scene{i}.exr", rng.uniform(0.05, 4.0, (48, 64, 3)).astype(np.float32))
-    return root
+def hdr_dirs(hdr_set):
+    """The shared tiny HDR set (conftest): ``train`` and ``val`` folders."""
+    return hdr_set
 
 
 def _flags(hdr_dirs, tmp_path, **overrides):
@@ -134,7 +129,7 @@ def test_claim_refuses_a_live_holder_and_takes_over_a_dead_ones(tmp_path):
 
 def test_checkpoint_files_are_flushed_before_the_renames_that_publish_them(tmp_path, monkeypatch):
     events = []
-    monkeypatch.setattr(files, "fsync_file", lambda path: events.append(("fsync", os.path.basename(path))))
+    monkeypatch.setattr(durable, "fsync", lambda path: events.append(("fsync", os.path.basename(path))))
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("rename", os.path.basename(a))), real_replace(a, b)))
     variable = tf.Variable(tf.ones([4]))

@@ -1,5 +1,7 @@
 """SingleHDR: the whole reversed camera pipeline, built from the stage configs (docs/design.md#stages)."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -60,6 +62,17 @@ class SingleHDR(keras.Model):
 
             pretrained.load_weights(model, weights, name)
         return model
+
+    @property
+    def tile_multiple(self):
+        """Tiles start at multiples of this: the downsampling factor of the nets that run per tile
+        (the Hallucination stage only when it is not a whole-image one)."""
+        multiples = [self.dequantization.unet.multiple]
+        if not getattr(self.hallucination, "whole_image", False):
+            multiples.append(self.hallucination.multiple)
+        if self.refinement is not None:
+            multiples.append(self.refinement.unet.multiple)
+        return math.lcm(*multiples)
 
     def call(self, ldr, training=None, inverse_crf=None):
         """Runs the chain; a given ``inverse_crf`` [N, 1024] replaces the Linearization-Net's estimate."""

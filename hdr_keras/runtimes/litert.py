@@ -137,13 +137,8 @@ def convert(model, variant="fp32"):
 def model_info(model):
     """What the engine needs of ``model`` (a built SingleHDR, ``refine`` as it will run): align,
     whole_image, refines."""
-    import math
-
-    multiples = [model.dequantization.unet.multiple, model.hallucination.multiple]
-    if model.refinement is not None:
-        multiples.append(model.refinement.unet.multiple)
     return {
-        "align": math.lcm(*multiples),
+        "align": model.tile_multiple,
         "whole_image": bool(getattr(model.hallucination, "whole_image", False)),
         "refines": bool(model.refine),
     }

@@ -5,7 +5,6 @@ through this class (the interface is in :mod:`hdr_keras.runtimes`). :meth:`Runti
 whole chain in one call, batched, with every intermediate output (what ``evaluate`` scores).
 """
 
-import math
 
 import numpy as np
 
@@ -36,10 +35,7 @@ class Runtime:
         model.refine = model.refine and model.refinement is not None and not model.refinement.is_identity()
         self.refines = model.refine
         self.whole_image = bool(getattr(model.hallucination, "whole_image", False))
-        multiples = [model.dequantization.unet.multiple, model.hallucination.multiple]
-        if model.refinement is not None:
-            multiples.append(model.refinement.unet.multiple)
-        self.align = math.lcm(*multiples)
+        self.align = model.tile_multiple
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         curve = tf.TensorSpec([None, 1024], tf.float32)
 

@@ -20,6 +20,7 @@ import time
 import tensorflow as tf
 from google.protobuf import text_format
 
+from hdr_keras import durable
 from hdr_keras.training import files
 
 STATE_FILE = "checkpoint"
@@ -66,10 +67,10 @@ def save(checkpoint, directory, number, keep):
         checkpoint.write(os.path.join(pending, f"ckpt-{number}"))
         names = sorted(os.listdir(pending), key=lambda name: name.endswith(".index"))
         for name in names:
-            files.fsync_file(os.path.join(pending, name))
+            durable.fsync(os.path.join(pending, name))
         for name in names:
             os.replace(os.path.join(pending, name), os.path.join(directory, name))
-        files.fsync_dir(directory)
+        durable.fsync(directory)
         os.rmdir(pending)
     else:
         checkpoint.write(prefix)

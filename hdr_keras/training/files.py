@@ -9,6 +9,8 @@ import hashlib
 import os
 import tempfile
 
+from hdr_keras import durable
+
 
 def write_text(path, text):
     """Writes ``text`` to ``path`` through a temporary name, flushed (fsync) before the rename (local paths)."""
@@ -21,7 +23,7 @@ def write_text(path, text):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        fsync_dir(os.path.dirname(path) or ".")
+        durable.fsync(os.path.dirname(path) or ".")
     else:  # object stores publish a whole object at close
         with tf.io.gfile.GFile(tmp, "w") as f:
             f.write(text)
@@ -40,32 +42,14 @@ def save_weights(model, path):
         if folder is None:
             tf.io.gfile.copy(tmp, path, overwrite=True)
             return
-        fsync_file(tmp)
+        durable.fsync(tmp)
         os.replace(tmp, path)
-        fsync_dir(folder)
+        durable.fsync(folder)
 
 
 def is_local(path):
     """Whether ``path`` is on a local file system (no ``scheme://``)."""
     return "://" not in str(path)
-
-
-def fsync_file(path):
-    """Flushes a local file's content to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder):
-    """Flushes a local folder's entries (a rename into it) to disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_file(path, mode):
