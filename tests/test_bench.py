@@ -1,4 +1,4 @@
-"""The benchmarks' own arithmetic: FLOP counting of bench/bench_model.py."""
+"""The benchmarks' own arithmetic: FLOP counting (bench/bench_runtime.py, which bench_model.py uses too)."""
 
 import importlib.util
 import pathlib
@@ -16,9 +16,9 @@ def _load(name):
 
 
 def test_graph_flops_counts_a_convolution_as_two_flops_per_multiply_add():
-    bench_model = _load("bench_model")
+    bench_runtime = _load("bench_runtime")
     kernel = tf.zeros([3, 3, 8, 16])
-    flops = bench_model._graph_flops(
+    flops = bench_runtime.graph_flops(
         lambda x: tf.nn.conv2d(x, kernel, 1, "SAME"), tf.TensorSpec([1, 20, 30, 8], tf.float32)
     )
     assert flops == 2 * 3 * 3 * 8 * 16 * 20 * 30
