@@ -17,7 +17,7 @@ pipeline ran (failed inputs are listed in failed.jsonl), 2 usage error. Needs th
 
 import sys
 
-from hdr_keras import engine, predict
+from hdr_keras import engine, predict, runtimes
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
 from hdr_keras.precision import DTYPES
@@ -75,6 +75,8 @@ def add_arguments(parser):
         "--norefine", dest="refine", action="store_false", help="do not run the Refinement-Net (default: off)"
     )
     parser.add_argument("--dtype", default=engine.DEFAULT_DTYPE, choices=DTYPES, help="compute dtype (default: %(default)s)")
+    parser.add_argument("--runtime", default="auto", choices=("auto", *runtimes.RUNTIMES),
+                        help="what runs the networks, as predict's --runtime (default: %(default)s)")
     parser.add_argument(
         "--tile", type=int, default=engine.DEFAULT_TILE, metavar="PX", help="tile side for large images (default: %(default)s)"
     )

@@ -89,7 +89,8 @@ def run(args, pipeline_args):
         tiling={"tile": args.tile, "overlap": args.tile_overlap, "tile_above": args.tile_above},
         camera_profile=args.camera_profile,
     )
-    engine_options = {"preset": args.preset, "weights": weights, "refine": args.refine, "dtype": args.dtype}
+    engine_options = {"preset": args.preset, "weights": weights, "refine": args.refine, "dtype": args.dtype,
+                      "runtime": args.runtime}
     handler = EngineHandler(engine_options, settings, args.batch_size, args.share_model_across_processes)
     pipeline = beam.Pipeline(options=PipelineOptions(pipeline_args))
     build(pipeline, args.inputs, settings, handler)
