@@ -41,7 +41,7 @@ def test_package_data_covers_the_shipped_assets():
 
 
 def test_requirements_install_this_package():
-    for name, spec in (("requirements.txt", "-e ."), ("requirements-test.txt", "-e .[test,jax]")):
+    for name, spec in (("requirements.txt", "-e ."), ("requirements-test.txt", "-e .[test,jax,beam]")):
         lines = [l.strip() for l in (ROOT / name).read_text().splitlines() if l.strip() and not l.startswith("#")]
         assert lines == [spec], name
 

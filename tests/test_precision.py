@@ -41,7 +41,7 @@ def test_policy_scope_builds_mixed_layers_and_restores_the_global_policy():
     assert keras.config.dtype_policy().name == "float32"
     model(np.zeros((1, 32, 32, 3), np.float32))
     assert model.dtype_policy.name == "float32"  # containers: float32 in, float32 out
-    assert model.hallucination.encoder_convs[0][0].dtype_policy.name == "mixed_bfloat16"
+    assert model.hallucination.unet.stem[0].dtype_policy.name == "mixed_bfloat16"
     assert model.linearization.curve.dtype_policy.name == "float32"
     assert model.linearization.histogram.dtype_policy.name == "float32"
     assert all(w.dtype == "float32" for w in model.weights)

@@ -165,15 +165,15 @@ def build(preset, weights, refine=True, variant="fp32", weights_sha256=None, log
     with filelock.hold(path.parent / f".{path.stem}.lock"):  # another process building it: wait for it
         if _complete(path):
             return path
-        if log is not None:
-            log(f"building the LiteRT model for these weights, once: {path} (about a minute)")
         from hdr_keras.quiet import import_tensorflow
 
         import_tensorflow()
         from hdr_keras import precision
 
         with precision.policy_scope("float32"):
-            model = pretrained.build_model(preset, weights, refine=bool(refine))
+            model = pretrained.build_model(preset, weights, refine=bool(refine))  # a bad file fails here, alone
+        if log is not None:
+            log(f"building the LiteRT model for these weights, once: {path} (about a minute)")
         model.refine = model.refine and model.refinement is not None and not model.refinement.is_identity()
         content = convert(model, variant)
         _write_atomic(_info_path(path), json.dumps(model_info(model), indent=1).encode())
