@@ -542,7 +542,8 @@ def test_tflite_signature_is_resizable(tflite, variant):
     assert list(runner.get_input_details()["ldr"]["shape_signature"]) == [1, -1, -1, 3]
 
 
-@pytest.mark.parametrize("variant,limit", [("fp32", 1e-4), ("fp16", 1e-2)])
+# fp16: float16 weights, amplified by the whole-image Hallucination stage's exp(gain) (export_savedmodel.TOLERANCES)
+@pytest.mark.parametrize("variant,limit", [("fp32", 1e-4), ("fp16", 5e-2)])
 def test_tflite_matches_keras(tflite, reference, variant, limit):
     _, interpreter = tflite[variant]
     for size in SIZES:  # one interpreter, resized for each size
