@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from hdr_keras import engine, precision, runtimes
+from hdr_keras import engine, precision
+from hdr_keras import runtimes as runtime_choice  # the name runtimes is the fixture below
 from hdr_keras.errors import UsageError
 from hdr_keras.runtimes import litert
 
@@ -123,19 +124,19 @@ def test_engines_agree(runtimes, weights):
 
 
 def test_auto_picks_by_cpu(monkeypatch):
-    monkeypatch.setattr(runtimes, "_has_gpu", lambda: False)
+    monkeypatch.setattr(runtime_choice, "_has_gpu", lambda: False)
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
-    assert runtimes.pick("auto", "auto")[:2] == ("litert", "float32")
-    assert runtimes.pick("auto", "float32")[:2] == ("litert", "float32")
-    assert runtimes.pick("auto", "bfloat16")[:2] == ("tensorflow", "bfloat16")
-    assert runtimes.pick("tensorflow", "auto")[:2] == ("tensorflow", "float32")
+    assert runtime_choice.pick("auto", "auto")[:2] == ("litert", "float32")
+    assert runtime_choice.pick("auto", "float32")[:2] == ("litert", "float32")
+    assert runtime_choice.pick("auto", "bfloat16")[:2] == ("tensorflow", "bfloat16")
+    assert runtime_choice.pick("tensorflow", "auto")[:2] == ("tensorflow", "float32")
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("amx_bf16",))
-    assert runtimes.pick("auto", "auto")[:2] == ("tensorflow", "bfloat16")
-    assert runtimes.pick("litert", "auto")[:2] == ("litert", "float32")
+    assert runtime_choice.pick("auto", "auto")[:2] == ("tensorflow", "bfloat16")
+    assert runtime_choice.pick("litert", "auto")[:2] == ("litert", "float32")
     with pytest.raises(UsageError, match="float32 only"):
-        runtimes.pick("litert", "bfloat16")
+        runtime_choice.pick("litert", "bfloat16")
     with pytest.raises(UsageError, match="unknown runtime"):
-        runtimes.pick("onnx", "auto")
+        runtime_choice.pick("onnx", "auto")
 
 
 def test_predict_without_tensorflow(runtimes, cache, weights, tmp_path):
