@@ -21,6 +21,7 @@ import numpy as np
 from keras import ops
 
 from hdr_keras import io, paths
+from hdr_keras.metrics import REC709_LUMA
 from hdr_keras import seeds as random
 
 PANORAMA_ASPECT = 1.8
@@ -90,7 +91,7 @@ def load_crops(hdr_dir, cache_dir=paths.DEFAULT_CACHE_DIR, crop_size=512, crops_
     return crops
 
 
-LUMA = (0.2126, 0.7152, 0.0722)
+LUMA = REC709_LUMA
 """Rec. 709 luminance weights of linear RGB (the saturation augmentation blends with this grey)."""
 
 

@@ -16,7 +16,9 @@ the truth (:func:`hdr_keras.metrics.match_scale` on the well-exposed pixels):
 import cv2
 import numpy as np
 
-LUMA = np.array([0.2126, 0.7152, 0.0722])
+from hdr_keras.metrics import REC709_LUMA
+
+LUMA = np.array(REC709_LUMA)
 DARK_FRACTION = 0.7
 SPECKLE_SIGMAS = (1.0, 4.0)
 EPS = 1e-6

@@ -22,6 +22,8 @@ import numpy as np
 import OpenEXR
 from PIL import Image, UnidentifiedImageError
 
+from hdr_keras.metrics import REC709_LUMA
+
 HDR_EXTS = (".exr", ".hdr", ".pic")
 """File extensions of the HDR formats read by :func:`read_hdr`."""
 
@@ -456,7 +458,7 @@ def tonemap_preview(hdr, exposure=None):
     """
     rgb = _as_rgb_float(hdr)
     rgb = np.where(np.isfinite(rgb), np.maximum(rgb, 0.0), 0.0).astype(np.float32)
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    lum = rgb @ np.array(REC709_LUMA, np.float32)
     if exposure is None:
         positive = lum[lum > 0]
         exposure = 0.18 / float(np.median(positive)) if positive.size else 1.0

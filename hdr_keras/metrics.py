@@ -13,6 +13,9 @@ Conventions (docs/design.md#evaluation):
 
 import numpy as np
 
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
+"""Rec. 709 luminance weights of linear RGB (the one copy: previews, augmentation, highlight figures)."""
+
 # PU21 'banding_glare' parameters p(1)..p(7), copied from the reference implementation
 # gfxdisp/pu21, matlab/pu21_encoder.m ("The paraeters were updated on 06/02/2020"); the authors
 # recommend only this variant. Mantiuk & Azimi, "PU21: A novel perceptually uniform encoding for

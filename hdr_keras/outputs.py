@@ -22,6 +22,7 @@ import numpy as np
 from hdr_keras import durable
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
+from hdr_keras.metrics import REC709_LUMA
 
 FORMATS = {"exr": ".exr", "hdr": ".hdr", "uhdr": ".jpg", "avif": ".avif"}
 """``--format`` values and the suffix of the file each writes (docs/predict.md, "Formats")."""
@@ -124,7 +125,7 @@ def preview(hdr):
     """
     from hdr_keras import io as hio
 
-    lum = np.where(np.isfinite(hdr), np.maximum(hdr, 0.0), 0.0) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    lum = np.where(np.isfinite(hdr), np.maximum(hdr, 0.0), 0.0) @ np.array(REC709_LUMA, np.float32)
     positive = lum[lum > 0]
     exposure = 0.18 / float(np.median(positive)) if positive.size else 1.0
     del lum, positive

@@ -211,6 +211,7 @@ def _run_native(args, weights, dtype):
     try:
         result = native.evaluate_native(engine, args.hdr_dir, crf_dir=args.crf_dir, curve_set=args.curve_set,
                                         qualities=qualities, max_images=args.max_images, sheet=args.sheet,
+                                        pu21_peak=args.pu21_peak, pu21_percentile=args.pu21_percentile,
                                         progress=not args.quiet)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

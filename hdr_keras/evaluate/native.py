@@ -12,7 +12,8 @@ chromaticity error), each row the photo, the reconstruction and the truth, 3 sto
 
 import numpy as np
 
-from hdr_keras import crf, highlights, io, metrics
+from hdr_keras import crf, highlights, io
+from hdr_keras.evaluate.scoring import Reference
 
 DEFAULT_SHARES = (0.03, 0.10, 0.25)
 DEFAULT_QUALITIES = (85, 90, 95)
@@ -28,15 +29,13 @@ def exposure_for_share(scene, share):
     return 1.0 / level if level > 0 else 1.0
 
 
-def score(pred, truth, ldr):
-    """PU21 (whole, over-exposed) and highlight fidelity of ``pred`` against ``truth`` ([H, W, 3] each)."""
-    over = metrics.overexposed_mask(ldr)
-    scaled, _ = metrics.match_scale(pred, truth, mask=~over if (~over).any() else None)
-    return {
-        "pu21_psnr": metrics.pu21_psnr(scaled, truth),
-        "pu21_psnr_overexposed": metrics.pu21_psnr(scaled, truth, mask=over),
-        **highlights.fidelity(scaled, truth, over),
-    }, scaled, over
+def score(reference, pred):
+    """PU21 (whole, over-exposed; :class:`~hdr_keras.evaluate.scoring.Reference`'s scale match) and the
+    highlight fidelity of ``pred`` [H, W, 3]; returns (figures, ``pred`` at the reference's scale)."""
+    scores = reference.scores(pred)
+    scaled = np.asarray(pred, np.float64) * scores["scale"]
+    figures = {key: scores[key] for key in ("pu21_psnr", "pu21_psnr_overexposed")}
+    return {**figures, **highlights.fidelity(scaled, reference.target, reference.over)}, scaled
 
 
 def _display(image, stops=SHEET_STOPS):
@@ -58,7 +57,8 @@ def _worst_crop(over, shape, side=SHEET_CROP):
 
 
 def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="modern", shares=DEFAULT_SHARES,
-                    qualities=DEFAULT_QUALITIES, max_images=None, sheet=None, progress=True):
+                    qualities=DEFAULT_QUALITIES, max_images=None, sheet=None, pu21_peak=4000.0, pu21_percentile=100.0,
+                    progress=True):
     """Runs the protocol (module doc) with an :class:`hdr_keras.engine.Engine`; returns the report dict."""
     from tqdm import tqdm
 
@@ -76,9 +76,10 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
             curve, quality = index % len(forward), qualities[index % len(qualities)]
             index += 1
             ldr = render(truth, forward[curve], [0.0], jpeg_quality=quality)["ldr"][0]
-            result = engine.reconstruct(ldr)
-            model, scaled, over = score(result.hdr, truth, ldr)
-            baseline, _, _ = score(np.interp(ldr, crf.GRID, srgb), truth, ldr)
+            reference = Reference(truth, ldr, pu21_peak, pu21_percentile)
+            over = reference.over
+            model, scaled = score(reference, engine.reconstruct(ldr).hdr)
+            baseline, _ = score(reference, np.interp(ldr, crf.GRID, srgb))
             records.append({"scene": path.name, "share": share, "curve": int(curve), "jpeg_quality": quality,
                             "overexposed": float(over.mean()), "model": model, "inverse_srgb": baseline})
             if sheet is not None and over.any():

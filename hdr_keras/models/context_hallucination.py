@@ -34,11 +34,10 @@ INTERIOR_WINDOW = 9
 class ContextHallucinationNet(keras.Model):
     """Linear image [N, H, W, 3] >= 0, any H and W -> HDR [N, H, W, 3], never below the input.
 
-    1. Working resolution: ``f = ceil(max(H, W) / working_side)``, ``small`` = means of f x f blocks.
-    ``a`` is the soft over-exposure mask ``clip((max_c - gamma) / (1 - gamma), 0, 1)``, at working
-    resolution dilated by a 3x3 maximum: JPEG ringing and blocking pull thin lines inside a clipped
-    region under the clip level, and they must neither split the region nor lend it their colour.
-
+    1. Working resolution: ``f = ceil(max(H, W) / working_side)``, ``small`` = means of f x f blocks;
+       ``a`` the soft over-exposure mask ``clip((max_c - gamma) / (1 - gamma), 0, 1)`` of ``small``
+       dilated by a 3x3 maximum: JPEG ringing and blocking pull thin lines inside a clipped region
+       under the clip level, and they must neither split the region nor lend it their colour.
     2. Colour: chromaticities ``rgb / sum`` of the unclipped ``small`` pixels, trusted by
        ``(1 - a) * min(1, peak / gamma)^2`` (bright surroundings count most), carried into the clipped
        regions by push-pull (:func:`hdr_keras.fill.propagate`, ``levels`` levels).
@@ -87,7 +86,7 @@ class ContextHallucinationNet(keras.Model):
         trust = trust * ops.cast(total > 3e-3, trust.dtype)
         return fill.propagate(chroma, trust, self.levels)
 
-    def fill_small(self, small, training=None):
+    def fill_small(self, small):
         """Working-resolution fill [N, h, w, 3], mask ``a`` and ``region`` (each [N, h, w, 1]); h and w
         multiples of :attr:`multiple`."""
         mask = ops.max_pool(self.mask(small), 3, 1, padding="same")
@@ -110,7 +109,7 @@ class ContextHallucinationNet(keras.Model):
         factor = fill.working_factor(height, width, self.working_side)
         small = fill.area_downscale(linear, factor)
         padded, size = hdr_ops.pad_to_multiple(small, self.multiple)
-        fill_small, mask_small, region = (hdr_ops.crop_to(x, size) for x in self.fill_small(padded, training=training))
+        fill_small, mask_small, region = (hdr_ops.crop_to(x, size) for x in self.fill_small(padded))
         filled = fill.masked_upsample(fill_small, mask_small, factor, height, width)
         region = fill.upsample(region, factor, height, width)
         peak = ops.max(linear, axis=-1, keepdims=True)
