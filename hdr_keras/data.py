@@ -14,6 +14,7 @@ saturation (:func:`augment_batch`, ``keras.ops`` on any backend), run like the c
 import hashlib
 import json
 import logging
+import os
 import pathlib
 
 import cv2
@@ -85,7 +86,7 @@ def load_crops(hdr_dir, cache_dir=paths.DEFAULT_CACHE_DIR, crop_size=512, crops_
         raise ValueError(f"{hdr_dir}: no usable HDR file (.hdr, .exr) in this folder")
     crops = np.minimum(np.concatenate(crops), io.HALF_MAX).astype(np.float16)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npy")
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npy")  # one per process: workers build it at once
     np.save(tmp, crops)
     tmp.replace(cache)
     return crops

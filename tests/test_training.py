@@ -238,6 +238,25 @@ def test_unusable_files_are_skipped_with_one_warning_each(tmp_path):
         assert sum(name in w for w in warnings) == 1
 
 
+def test_two_workers_building_one_crop_cache_at_once_both_get_it(tmp_path, monkeypatch):
+    """Multi-worker training: every worker builds the same cache file; one's write must not pull the
+    other's temporary file away (each writes its own, the renames publish the same crops)."""
+    io.write_exr(tmp_path / "good.exr", np.full((40, 56, 3), 0.5, np.float32))
+    real_save, other = np.save, []
+
+    def save_while_another_worker_saves(path, array):
+        real_save(path, array)
+        if not other:
+            other.append(None)
+            monkeypatch.setattr(os, "getpid", lambda: 4194302)
+            other[0] = data.load_crops(tmp_path, tmp_path / "cache", crop_size=32)
+
+    monkeypatch.setattr(np, "save", save_while_another_worker_saves)
+    crops = data.load_crops(tmp_path, tmp_path / "cache", crop_size=32)
+    np.testing.assert_array_equal(crops, other[0])
+    assert [p.suffixes for p in (tmp_path / "cache").iterdir()] == [[".npy"]]  # no temporary file left
+
+
 def test_no_usable_file_is_a_clear_error(tmp_path):
     (tmp_path / "empty.hdr").write_bytes(b"")
     with pytest.raises(ValueError, match="no usable HDR"):

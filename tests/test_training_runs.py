@@ -160,9 +160,10 @@ def _free_ports(count):
 
 
 def _run_cluster(command, tmp_dirs, log_dir):
-    """Runs ``command`` as the 2 workers of a localhost cluster; returns their (returncode, output).
+    """Runs ``command`` as the 2 workers of a localhost cluster; returns their outputs, both exited 0.
 
     Their output goes to files: a worker blocked on a full pipe would stall the other's collectives.
+    A failure shows both outputs: one worker's crash reaches the other as a lost heartbeat.
     """
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     processes, logs = [], [log_dir / f"worker{index}.log" for index in range(2)]
@@ -176,7 +177,9 @@ def _run_cluster(command, tmp_dirs, log_dir):
     finally:
         for process in processes:
             process.kill()
-    return [(code, log.read_text()) for code, log in zip(codes, logs)]
+    outputs = [log.read_text() for log in logs]
+    assert codes == [0, 0], "\n".join(f"worker {i} (exit {c}):\n{o[-3000:]}" for i, (c, o) in enumerate(zip(codes, outputs)))
+    return outputs
 
 
 def test_two_workers_train_with_the_chief_alone_writing_and_resume_after_a_restart(hdr_dirs, tmp_path):
@@ -187,8 +190,7 @@ def test_two_workers_train_with_the_chief_alone_writing_and_resume_after_a_resta
     for folder in tmp_dirs:
         folder.mkdir()
     start = time.time()
-    for (code, stderr) in _run_cluster(_script_args(hdr_dirs, tmp_path, model_dir, 2), tmp_dirs, tmp_path):
-        assert code == 0, stderr[-3000:]
+    for stderr in _run_cluster(_script_args(hdr_dirs, tmp_path, model_dir, 2), tmp_dirs, tmp_path):
         assert "MultiWorkerMirroredStrategy" in stderr
     assert sorted(checkpoints.checkpoint_files(model_dir / "checkpoints")) == [1, 2]
     for folder in ("train", "val"):
@@ -196,8 +198,7 @@ def test_two_workers_train_with_the_chief_alone_writing_and_resume_after_a_resta
     assert (model_dir / "linearization.weights.h5").is_file() and (model_dir / "settings.json").is_file()
     assert [list(folder.iterdir()) for folder in tmp_dirs] == [[], []]  # worker 1's temporary folder removed
 
-    for (code, stderr) in _run_cluster(_script_args(hdr_dirs, tmp_path, model_dir, 3), tmp_dirs, tmp_path):
-        assert code == 0, stderr[-3000:]
+    for stderr in _run_cluster(_script_args(hdr_dirs, tmp_path, model_dir, 3), tmp_dirs, tmp_path):
         assert f"resumed from {model_dir / 'checkpoints' / 'ckpt-2'}" in stderr
     assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-3")
     print(f"two-worker runs: {time.time() - start:.0f} s")

@@ -96,6 +96,7 @@ def local_copy(path, cache_dir):
         pairs = [(path, target)]
     for source, copy in pairs:
         if not os.path.isfile(copy) or os.path.getsize(copy) != tf.io.gfile.stat(source).length:
-            tf.io.gfile.copy(source, f"{copy}.part", overwrite=True)
-            os.replace(f"{copy}.part", copy)
+            part = f"{copy}.part{os.getpid()}"  # one per process: workers copy at once
+            tf.io.gfile.copy(source, part, overwrite=True)
+            os.replace(part, copy)
     return target
