@@ -28,7 +28,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hdr_keras import calibrate, crf, evaluate, pretrained  # noqa: E402
+from hdr_keras import calibrate, crf, evaluate, pretrained, response_fit  # noqa: E402
 from hdr_keras import stack as stack_lib  # noqa: E402
 from hdr_keras.paths import SHARED_DATA  # noqa: E402
 
@@ -69,8 +69,8 @@ def global_curve_residual(stack, curves):
     out = {}
     for k, j in [(a, b) for a in range(len(stack.times)) for b in (a - 1, a + 1) if 0 <= b < len(stack.times)]:
         x, y = stack.images[k], stack.images[j]
-        diff = calibrate.predict_frame(curves, x, stack.times[j] / stack.times[k]) * 255.0 - y
-        lo, hi = calibrate.WELL_EXPOSED
+        diff = response_fit.predict_frame(curves, x, stack.times[j] / stack.times[k]) * 255.0 - y
+        lo, hi = response_fit.WELL_EXPOSED
         keep = (x >= lo) & (x <= hi) & (y >= lo) & (y <= hi)
         gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)
         edges = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))

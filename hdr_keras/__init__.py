@@ -12,8 +12,9 @@ Where things are:
   :mod:`tiling` (tile plan and blending), :mod:`precision` (compute dtype), :mod:`errors` (UsageError).
 - Commands (``python -m hdr_keras``, :mod:`__main__`): :mod:`predict` with :mod:`inputs` (the photos
   a batch reads) and :mod:`outputs` (output units: writers, atomic writes, sidecars, previews);
-  ``evaluate`` (:mod:`metrics`, :mod:`highlights`); ``calibrate`` with :mod:`stack` (exposure stacks)
-  and :mod:`profiles` (camera profiles). :mod:`export` (SavedModel, TFLite).
+  ``evaluate`` (:mod:`metrics`, :mod:`highlights`); ``calibrate`` with :mod:`stack` (exposure stacks),
+  :mod:`response_fit` (curve fits, held-out scoring) and :mod:`profiles` (camera profiles).
+  :mod:`export` (SavedModel and TFLite: serving signatures, request checks, TF Serving clients).
 - Model: :mod:`presets` (configs, as data), :mod:`models` (the four stages and
   :class:`~hdr_keras.models.SingleHDR`, whose ``from_preset`` is the one weights loader),
   :mod:`layers`, :mod:`ops` and :mod:`fill` (building blocks), :mod:`pretrained` (shipped weights,

@@ -22,7 +22,6 @@ import numpy as np
 import OpenEXR
 from PIL import Image, UnidentifiedImageError
 
-from hdr_keras.metrics import REC709_LUMA
 
 HDR_EXTS = (".exr", ".hdr", ".pic")
 """File extensions of the HDR formats read by :func:`read_hdr`."""
@@ -423,7 +422,7 @@ def _apply_orientation(image, orientation):
     return image
 
 
-# ------------------------------------------------------------------ previews etc.
+# ------------------------------------------------------------------ PNG and listing
 
 
 def write_png(path, image_uint8):
@@ -437,39 +436,6 @@ def write_png(path, image_uint8):
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"expected uint8 [H, W, 3] or [H, W], got {image.dtype} {image.shape}")
     Image.fromarray(image).save(path, format="PNG")
-
-
-def tonemap_preview(hdr, exposure=None):
-    """Tone map linear HDR to an 8-bit sRGB preview (for viewing only).
-
-    Operator: NaN/Inf and negatives are set to 0; the image is multiplied by
-    `exposure` (default: 0.18 / median of the positive Rec.709 luminances,
-    i.e. the median pixel maps to 18% grey; 1 if nothing is positive);
-    Reinhard ``L / (1 + L)`` is applied to the luminance and the RGB values are
-    scaled by the same factor (preserving colour ratios), clipped to [0, 1],
-    encoded with the sRGB OETF and rounded to 8 bits.
-
-    Args:
-        hdr: float array [H, W, 3], RGB linear radiance.
-        exposure: positive linear multiplier, or None for automatic.
-
-    Returns:
-        uint8 array [H, W, 3].
-    """
-    rgb = _as_rgb_float(hdr)
-    rgb = np.where(np.isfinite(rgb), np.maximum(rgb, 0.0), 0.0).astype(np.float32)
-    lum = rgb @ np.array(REC709_LUMA, np.float32)
-    if exposure is None:
-        positive = lum[lum > 0]
-        exposure = 0.18 / float(np.median(positive)) if positive.size else 1.0
-    elif not (np.isfinite(exposure) and exposure > 0):
-        raise ValueError(f"exposure must be a positive number, got {exposure}")
-    lum = lum * np.float32(exposure)
-    # Reinhard on luminance: scale = L_d / L = 1 / (1 + L); applied to exposed RGB.
-    rgb = rgb * (np.float32(exposure) / (1.0 + lum))[..., None]
-    rgb = np.clip(rgb, 0.0, 1.0)
-    srgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
-    return np.round(srgb * 255.0).astype(np.uint8)
 
 
 def list_images(inputs, exts):

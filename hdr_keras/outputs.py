@@ -117,21 +117,54 @@ def check_options(
         raise UsageError(f"--avif_quality must be in 0..100, got {avif_quality}")
 
 
+def tonemap_preview(hdr, exposure=None):
+    """Tone map linear HDR to an 8-bit sRGB preview (for viewing only).
+
+    Operator: NaN/Inf and negatives are set to 0; the image is multiplied by
+    `exposure` (default: 0.18 / median of the positive Rec.709 luminances,
+    i.e. the median pixel maps to 18% grey; 1 if nothing is positive);
+    Reinhard ``L / (1 + L)`` is applied to the luminance and the RGB values are
+    scaled by the same factor (preserving colour ratios), clipped to [0, 1],
+    encoded with the sRGB OETF and rounded to 8 bits.
+
+    Args:
+        hdr: float array [H, W, 3], RGB linear radiance.
+        exposure: positive linear multiplier, or None for automatic.
+
+    Returns:
+        uint8 array [H, W, 3].
+    """
+    rgb = np.asarray(hdr, np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an [H, W, 3] image, got shape {rgb.shape}")
+    rgb = np.where(np.isfinite(rgb), np.maximum(rgb, 0.0), 0.0).astype(np.float32)
+    lum = rgb @ np.array(REC709_LUMA, np.float32)
+    if exposure is None:
+        positive = lum[lum > 0]
+        exposure = 0.18 / float(np.median(positive)) if positive.size else 1.0
+    elif not (np.isfinite(exposure) and exposure > 0):
+        raise ValueError(f"exposure must be a positive number, got {exposure}")
+    lum = lum * np.float32(exposure)
+    # Reinhard on luminance: scale = L_d / L = 1 / (1 + L); applied to exposed RGB.
+    rgb = rgb * (np.float32(exposure) / (1.0 + lum))[..., None]
+    rgb = np.clip(rgb, 0.0, 1.0)
+    srgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
+    return np.round(srgb * 255.0).astype(np.uint8)
+
+
 def preview(hdr):
-    """Tone-mapped uint8 preview of ``hdr``: :func:`hdr_keras.io.tonemap_preview`, by row blocks.
+    """Tone-mapped uint8 preview of ``hdr``: :func:`tonemap_preview`, by row blocks.
 
     The automatic exposure of ``tonemap_preview`` (median positive Rec.709 luminance to 0.18) is
     computed once on the whole image, then blocks of PREVIEW_ROWS rows are tone-mapped with it.
     """
-    from hdr_keras import io as hio
-
     lum = np.where(np.isfinite(hdr), np.maximum(hdr, 0.0), 0.0) @ np.array(REC709_LUMA, np.float32)
     positive = lum[lum > 0]
     exposure = 0.18 / float(np.median(positive)) if positive.size else 1.0
     del lum, positive
     out = np.empty(hdr.shape, np.uint8)
     for r in range(0, hdr.shape[0], PREVIEW_ROWS):
-        out[r : r + PREVIEW_ROWS] = hio.tonemap_preview(hdr[r : r + PREVIEW_ROWS], exposure=exposure)
+        out[r : r + PREVIEW_ROWS] = tonemap_preview(hdr[r : r + PREVIEW_ROWS], exposure=exposure)
     return out
 
 

@@ -17,7 +17,7 @@ import pathlib
 import sys
 import time
 
-from hdr_keras import engine, filelock, inputs, profiles, runtimes
+from hdr_keras import engine, filelock, inputs, interrupts, profiles, runtimes
 from hdr_keras import outputs as units
 from hdr_keras.display import avif, ultrahdr
 from hdr_keras.errors import UsageError
@@ -185,9 +185,7 @@ def add_arguments(parser):
         "describes them) and redo incomplete ones (to resume a batch; default: off)",
     )
     _old_spelling(parser, "--skip_existing", action="store_true")
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bars or summary; errors still print (default: off)"
-    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary; errors still print (default: off)")
 
 
 def _formats(text):
@@ -240,7 +238,8 @@ def run(args):
     """Runs ``predict`` with parsed ``args``; returns the exit status (0 ok, 1 a file failed, 2 usage,
     130 interrupted by Ctrl-C, which leaves every output unit complete or visibly incomplete)."""
     try:
-        return _run(args)
+        with interrupts.watch() as requested:
+            return _run(args, requested)
     except KeyboardInterrupt:
         message = "the outputs written so far are complete, none is half-written (rerun with --skip_existing)"
         print(f"predict: interrupted; {message}", file=sys.stderr)
@@ -262,7 +261,7 @@ def _inputs(args, say):
     return paths, missing
 
 
-def _run(args):
+def _run(args, interrupted):
     from tqdm import tqdm
 
     def say(message):
@@ -291,6 +290,7 @@ def _run(args):
         return lambda _tile: tiles.update(1) or (tiles.n >= total and tiles.close())
 
     for path in bar:
+        interrupts.check(interrupted)  # a Ctrl-C that reached a finaliser instead of this loop
         counts[_predict_one(path, args, reconstructor, claimed, say, bar, tile_progress)] += 1
     bar.close()
     if counts["failed"] or not args.quiet:
@@ -309,8 +309,7 @@ def _predict_one(path, args, reconstructor, claimed, say, bar, tile_progress):
     if stem in claimed:
         say(f"{path}: output name '{stem}' is already used by {claimed[stem]} in this run; rename one of them")
         return "failed"
-    replaced = next((p for p in outputs.values() if os.path.realpath(p) == os.path.realpath(path)), None)
-    if replaced is not None:
+    if (replaced := next((p for p in outputs.values() if os.path.realpath(p) == os.path.realpath(path)), None)):
         say(f"{path}: output {replaced} would replace the input photo; pass another --out_dir")
         return "failed"
     with filelock.hold(units.unit_lock(out_dir, stem)):  # another run writing this unit: wait for it
@@ -334,9 +333,9 @@ def _predict_one(path, args, reconstructor, claimed, say, bar, tile_progress):
             )
             photo = image if "uhdr" in args.format else None  # the Ultra HDR base image
             del image
-            meta = {"hdr_keras_version": __version__, "input": str(path), "formats": args.format}
-            meta.update(width=int(width), height=int(height))
-            meta["camera_profile"] = None if profile is None else profiles.describe(*profile)
+            meta = {"hdr_keras_version": __version__, "input": str(path), "formats": args.format,
+                    "width": int(width), "height": int(height),
+                    "camera_profile": None if profile is None else profiles.describe(*profile)}
             units.write(outputs, result, photo, meta, start, **units.writer_options(args))
             return "written"
         except hio.ImageReadError as e:

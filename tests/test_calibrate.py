@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 from hdr_keras import __main__ as cli
-from hdr_keras import calibrate, crf, profiles
+from hdr_keras import calibrate, crf, profiles, response_fit
 from hdr_keras import stack as stack_lib
 from hdr_keras.paths import SHARED_DATA
 
@@ -58,8 +58,8 @@ def test_a_synthetic_stack_recovers_its_curve(tmp_path, capsys, name):
     assert status == 0, err
     profile = profiles.load_profile(tmp_path / "p.json")
     assert np.sqrt(np.mean((profile.inverse_crf - inverse) ** 2)) <= 0.01
-    assert profile.camera == "canon eos 5d mark ii" and profile.method in calibrate.METHODS
-    assert profile.fit_error["held_out"] and set(profile.fit_error["methods"]) == set(calibrate.METHODS)
+    assert profile.camera == "canon eos 5d mark ii" and profile.method in response_fit.METHODS
+    assert profile.fit_error["held_out"] and set(profile.fit_error["methods"]) == set(response_fit.METHODS)
     assert profile.fit_error["rmse"] < 2 / 255
     assert profile.inverse_crf_rgb is None  # the channels share one curve
     assert len(profile.frames) == len(FACTORS) and "wrote" in out

@@ -19,7 +19,11 @@ def test_fidelity_figures_on_known_cases():
     expected = np.linalg.norm(np.array([1 / 3, 1 / 3]) - np.array([0.5, 2.0]) / 3.5)
     assert white["chroma_error"] == pytest.approx(expected) and white["colour_cast"] == pytest.approx(expected)
     dark = highlights.fidelity(truth * 0.5, truth, mask)  # half the clipped photo's luminance
-    assert dark["dark_share"] == 1.0
+    assert dark["dark_share"] == 1.0 and "hole_share" not in dark
+    # Through the method's own curve: the photo at 0.6 is no hole for a fill at 0.5, a hole for one at 0.4.
+    photo = np.minimum(truth, 1.0) * 0.6
+    assert highlights.fidelity(photo * 0.5 / 0.6, truth, mask, photo)["hole_share"] == 0.0
+    assert highlights.fidelity(photo * 0.4 / 0.6, truth, mask, photo)["hole_share"] == 1.0
     assert np.isnan(highlights.fidelity(truth, truth, np.zeros((8, 8), bool))["chroma_error"])
 
 
@@ -45,5 +49,6 @@ def test_evaluate_native_end_to_end(weights, tmp_path):
     for method in ("model", "inverse_srgb"):
         assert set(native.FIGURES) <= set(report["summary"][method])
     assert report["summary"]["model"]["dark_share"] <= report["summary"]["inverse_srgb"]["dark_share"] + 1e-9
+    assert report["summary"]["inverse_srgb"]["hole_share"] == 0.0  # it fills nothing: never below its own photo
     picture = io.read_ldr(sheet)  # rows of 3 panels (photo, model, truth), one row per render with a clip
     assert picture.shape[0] % native.SHEET_CROP == 0 and picture.shape[1] == 3 * 96

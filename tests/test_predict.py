@@ -437,10 +437,30 @@ def test_uhdr_never_replaces_the_input_photo(tmp_path, cli, capsys):
 def test_preview_by_row_blocks_equals_whole_image_tonemap(monkeypatch):
     hdr = (10.0 ** np.random.default_rng(0).uniform(-2, 1, (50, 30, 3))).astype(np.float32)
     monkeypatch.setattr(outputs, "PREVIEW_ROWS", 7)
-    np.testing.assert_array_equal(outputs.preview(hdr), hio.tonemap_preview(hdr))
+    np.testing.assert_array_equal(outputs.preview(hdr), outputs.tonemap_preview(hdr))
 
 
 # ------------------------------------------------------------------- overwrite, exit codes
+
+
+def test_tonemap_preview():
+    with np.errstate(all="raise"):
+        zeros = outputs.tonemap_preview(np.zeros((4, 5, 3), np.float32))
+    assert zeros.dtype == np.uint8 and zeros.shape == (4, 5, 3) and not zeros.any()
+
+    # Constant grey: median luminance -> 0.18 -> Reinhard 0.18/1.18 -> sRGB.
+    grey = outputs.tonemap_preview(np.full((4, 5, 3), 37.0, np.float32))
+    v = 0.18 / 1.18
+    assert np.all(grey == round((1.055 * v ** (1 / 2.4) - 0.055) * 255))
+
+    ramp = np.repeat(np.logspace(-3, 4, 50, dtype=np.float32)[None, :, None], 3, axis=-1)
+    ramp[0, 0] = [np.nan, np.inf, -1.0]
+    out = outputs.tonemap_preview(ramp)
+    assert np.all(np.diff(out[0, 1:, 1].astype(int)) >= 0)
+    assert out[0, -1].min() > 240 and out[0, 1].max() < 5
+    assert not np.array_equal(outputs.tonemap_preview(ramp, exposure=0.01), out)
+    with pytest.raises(ValueError):
+        outputs.tonemap_preview(ramp, exposure=0.0)
 
 
 def test_no_overwrite_without_the_flag(tmp_path, cli, capsys):

@@ -25,7 +25,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hdr_keras import crf, data, export, predict, pretrained
+from hdr_keras import crf, data, export, interrupts, predict, pretrained
 from hdr_keras import io as hio
 from hdr_keras import outputs as units
 from hdr_keras.training import checkpoints, loop
@@ -233,6 +233,19 @@ def test_ctrl_c_stops_predict_with_status_130_and_leaves_complete_units(tmp_path
     for i in done:
         _assert_consistent(out, f"p{i}")
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no lock, no temporary left
+
+
+def test_a_ctrl_c_swallowed_where_it_was_raised_still_stops_the_batch():
+    before = signal.getsignal(signal.SIGINT)
+    with interrupts.watch() as requested:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # what a finaliser or a C++ callback does with it
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check(requested)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_symlink_loop_and_pixel_bomb_fail_alone(tmp_path, weights, capsys):

@@ -20,7 +20,7 @@ DEFAULT_QUALITIES = (85, 90, 95)
 SHEET_CROP = 256
 SHEET_ROWS = 8
 SHEET_STOPS = -3.0
-FIGURES = ("pu21_psnr", "pu21_psnr_overexposed", "chroma_error", "colour_cast", "dark_share", "speckle")
+FIGURES = ("pu21_psnr", "pu21_psnr_overexposed", "chroma_error", "colour_cast", "dark_share", "hole_share", "speckle")
 
 
 def exposure_for_share(scene, share):
@@ -29,13 +29,21 @@ def exposure_for_share(scene, share):
     return 1.0 / level if level > 0 else 1.0
 
 
-def score(reference, pred):
+def score(reference, pred, photo):
     """PU21 (whole, over-exposed; :class:`~hdr_keras.evaluate.scoring.Reference`'s scale match) and the
-    highlight fidelity of ``pred`` [H, W, 3]; returns (figures, ``pred`` at the reference's scale)."""
+    highlight fidelity of ``pred`` [H, W, 3], ``photo`` the clipped photo through the method's own curve
+    (at ``pred``'s scale); returns (figures, ``pred`` at the reference's scale)."""
     scores = reference.scores(pred)
     scaled = np.asarray(pred, np.float64) * scores["scale"]
+    photo = np.asarray(photo, np.float64) * scores["scale"]
     figures = {key: scores[key] for key in ("pu21_psnr", "pu21_psnr_overexposed")}
-    return {**figures, **highlights.fidelity(scaled, reference.target, reference.over)}, scaled
+    return {**figures, **highlights.fidelity(scaled, reference.target, reference.over, photo)}, scaled
+
+
+def _linearise(ldr, inverse_crf):
+    """``ldr`` [H, W, 3] in [0, 1] through an inverse curve [1024] or [3, 1024] (one per channel)."""
+    curves = np.broadcast_to(np.asarray(inverse_crf, np.float64).reshape(-1, crf.GRID.size), (3, crf.GRID.size))
+    return np.stack([np.interp(ldr[..., c], crf.GRID, curves[c]) for c in range(3)], axis=-1)
 
 
 def _display(image, stops=SHEET_STOPS):
@@ -78,8 +86,9 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
             ldr = render(truth, forward[curve], [0.0], jpeg_quality=quality)["ldr"][0]
             reference = Reference(truth, ldr, pu21_peak, pu21_percentile)
             over = reference.over
-            model, scaled = score(reference, engine.reconstruct(ldr).hdr)
-            baseline, _ = score(reference, np.interp(ldr, crf.GRID, srgb))
+            result = engine.reconstruct(ldr)
+            model, scaled = score(reference, result.hdr, _linearise(ldr, result.inverse_crf))
+            baseline, _ = score(reference, *[np.interp(ldr, crf.GRID, srgb)] * 2)
             records.append({"scene": path.name, "share": share, "curve": int(curve), "jpeg_quality": quality,
                             "overexposed": float(over.mean()), "model": model, "inverse_srgb": baseline})
             if sheet is not None and over.any():
@@ -114,7 +123,8 @@ def markdown_native(result):
         "chroma_error": "chromaticity error in clipped regions (lower is better)",
         "chroma_error_worst_tenth": "  same, worst tenth of the renders",
         "colour_cast": "colour cast (difference of mean chromaticities)",
-        "dark_share": "share of filled pixels darker than 0.7x the clipped photo",
+        "dark_share": "share of filled pixels darker than 0.7x the clipped photo (through the true curve)",
+        "hole_share": "share of filled pixels darker than 0.7x the clipped photo (through the method's own curve)",
         "speckle": "speckle (band-passed chromaticity RMS, prediction / truth; 1 = as the truth)",
     }
     c = result["config"]
