@@ -6,8 +6,8 @@
 Both models are ``lite`` with the same Dequantization- and Linearization-Nets; ``hdrcnn`` swaps in
 the Hallucination-Net of the previous release (``PREVIOUS_HALLUCINATION``, the HDRCNN layout at
 lite widths). Each goes through :meth:`hdr_keras.engine.Engine.reconstruct` as ``predict`` runs it
-(one pass up to 4 MP; above, the curve on the downscaled copy, 1024 px tiles, and the context stage
-once on the whole image). Random weights (timing does not depend on their values), one warm-up
+(whole image up to 4 MP, in one pass up to 1536 px on the long side; above 4 MP, the curve on the
+downscaled copy, 1024 px tiles, and the context stage once on the whole image). Random weights (timing does not depend on their values), one warm-up
 call each, then timed alternately so that both see the same load; seconds are medians.
 A script that reports numbers, not a test.
 """

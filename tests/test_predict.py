@@ -298,20 +298,20 @@ def test_tiled_and_untiled_agree(tmp_path, cli):
 
 
 def test_curve_is_estimated_once_on_the_downscaled_image(tmp_path, weights, cli, capsys):
-    rgb = _scene(40, 1100)
+    rgb = _scene(40, 1600)
     Image.fromarray(rgb).save(tmp_path / "wide.png")
     argv = ["--tile", 256, "--tile_overlap", 64, "--tile_above", 0]
     loud = [str(tmp_path / "wide.png"), "--out_dir", str(cli.out), "--weights", str(weights), "--dtype", "float32"]  # no --quiet
     assert predict.main(loud + [str(a) for a in argv]) == 0
     assert "tiles" in capsys.readouterr().err  # the tile progress bar (not --quiet)
     meta = _read_json(cli.out / "wide.json")
-    assert meta["tiled"] and meta["tiles"] == len(tiling.plan_axis(1100, 256, 64, 32)) == 6
-    assert meta["curve_size"] == {"width": 1024, "height": 37}
+    assert meta["tiled"] and meta["tiles"] == len(tiling.plan_axis(1600, 256, 64, 32)) == 8
+    assert meta["curve_size"] == {"width": 1536, "height": 38}
     runtime = engine.get_engine("lite", weights, True, "float32").runtime
     small = engine.downscale(rgb.astype(np.float32) / 255.0, engine.CURVE_SIDE)
-    assert small.shape == (37, 1024, 3)
+    assert small.shape == (38, 1536, 3)
     np.testing.assert_allclose(meta["inverse_crf"], runtime.curve(small[None])[0], rtol=0, atol=1e-7)
-    assert cli(tmp_path / "wide.png", out_dir=tmp_path / "whole") == 0  # 0.04 MP: not tiled by default
+    assert cli(tmp_path / "wide.png", out_dir=tmp_path / "whole") == 0  # 0.06 MP: not tiled by default
     np.testing.assert_allclose(_read_json(tmp_path / "whole" / "wide.json")["inverse_crf"], meta["inverse_crf"], atol=1e-7)
 
 
