@@ -76,6 +76,9 @@ def test_settings_written_then_each_changed_flag_warned_on_resume(hdr_dirs, tmp_
     assert any("--lr was 0.0001 at the last start, now 3e-05" in line for line in lines)
     assert any("--steps was 1" in line for line in lines)
     assert json.loads((model_dir / "settings.json").read_text())["flags"]["lr"] == 3e-5
+    newest = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "checkpoints")))
+    rate = newest.get_tensor("optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+    assert rate == pytest.approx(3e-5)  # the changed --lr took effect, not the checkpoint's 1e-4
     assert len(list(model_dir.glob("settings-*.json"))) == 1  # the first start's, kept
 
 

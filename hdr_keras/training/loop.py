@@ -226,6 +226,7 @@ def _train(task, strategy, config, out_dir, train_crops, make_batch, val_batch, 
     resumed = checkpoints.restore_newest(checkpoint, checkpoint_dir, read_only=not chief)
     if resumed is not None:
         logging.info("resumed from %s", resumed)
+        optimizer.learning_rate = config.lr  # the checkpoint holds the old rate: a changed --lr takes effect
     start = int(optimizer.iterations.numpy())
     if workers > 1:
         _check_same_start(strategy, start)
