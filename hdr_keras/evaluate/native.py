@@ -40,12 +40,6 @@ def score(reference, pred, photo):
     return {**figures, **highlights.fidelity(scaled, reference.target, reference.over, photo)}, scaled
 
 
-def _linearise(ldr, inverse_crf):
-    """``ldr`` [H, W, 3] in [0, 1] through an inverse curve [1024] or [3, 1024] (one per channel)."""
-    curves = np.broadcast_to(np.asarray(inverse_crf, np.float64).reshape(-1, crf.GRID.size), (3, crf.GRID.size))
-    return np.stack([np.interp(ldr[..., c], crf.GRID, curves[c]) for c in range(3)], axis=-1)
-
-
 def _display(image, stops=SHEET_STOPS):
     return (np.clip(image * 2.0**stops, 0.0, 1.0) ** (1 / 2.2) * 255.0 + 0.5).astype(np.uint8)
 
@@ -86,9 +80,10 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
             ldr = render(truth, forward[curve], [0.0], jpeg_quality=quality)["ldr"][0]
             reference = Reference(truth, ldr, pu21_peak, pu21_percentile)
             over = reference.over
-            result = engine.reconstruct(ldr)
-            model, scaled = score(reference, result.hdr, _linearise(ldr, result.inverse_crf))
-            baseline, _ = score(reference, *[np.interp(ldr, crf.GRID, srgb)] * 2)
+            result = engine.reconstruct(ldr)  # the photo through each method's own [1024] curve, for hole_share:
+            model, scaled = score(reference, result.hdr, np.interp(ldr, crf.GRID, result.inverse_crf))
+            linear_srgb = np.interp(ldr, crf.GRID, srgb)
+            baseline, _ = score(reference, linear_srgb, linear_srgb)  # inverse sRGB fills nothing
             records.append({"scene": path.name, "share": share, "curve": int(curve), "jpeg_quality": quality,
                             "overexposed": float(over.mean()), "model": model, "inverse_srgb": baseline})
             if sheet is not None and over.any():
