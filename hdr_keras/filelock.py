@@ -18,11 +18,13 @@ def hold(path):
     The lock file is removed on release. Waiting on a lock file that its holder removes is
     handled (the lock is retaken on the file now at ``path``).
     """
-    fd = _acquire(path)
-    try:
+    fd = None
+    try:  # a Ctrl-C between the acquisition and the yield releases too
+        fd = _acquire(path)
         yield
     finally:
-        _release(path, fd)
+        if fd is not None:
+            _release(path, fd)
 
 
 class LockHeld(RuntimeError):
