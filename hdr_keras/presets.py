@@ -45,7 +45,7 @@ PRESETS = {
             "unet": {
                 "stem_filters": 8,
                 "stem_kernel": 3,
-                "stage_filters": [16, 32, 64, 64],
+                "stage_filters": [8, 16, 32, 32],
                 "stage_kernels": [3, 3, 3, 3],
                 "head_initializer": "zeros",
             },

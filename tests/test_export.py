@@ -27,6 +27,8 @@ from hdr_keras import io as hio
 from hdr_keras import pretrained
 from hdr_keras.pretrained import build_model
 
+pytestmark = pytest.mark.xdist_group("export")  # the module's export runs once, on one worker (pytest.ini)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZES = [(17, 23), (45, 31), (63, 97)]  # odd, and not multiples of the nets' 16 / 32
 VERSION = 3

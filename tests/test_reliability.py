@@ -31,6 +31,7 @@ from hdr_keras import outputs as units
 from hdr_keras.training import checkpoints, loop
 from hdr_keras.training.tasks import TASKS, LossWeights
 
+pytestmark = pytest.mark.xdist_group("reliability")  # the killed training runs once, on one worker (pytest.ini)
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 

@@ -18,6 +18,7 @@ from hdr_keras import runtimes as runtime_choice  # the name runtimes is the fix
 from hdr_keras.errors import UsageError
 from hdr_keras.runtimes import litert
 
+pytestmark = pytest.mark.xdist_group("runtime_litert")  # the module's .tflite is built once, on one worker (pytest.ini)
 CURVE_TOLERANCE = 2e-3
 """Largest difference of the inverse curves between the runtimes (the engine's contract)."""
 HDR_TOLERANCE = 1e-2

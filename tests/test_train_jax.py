@@ -1,7 +1,9 @@
 """scripts/train_jax.py and the shared augmentation and JPEG on Keras' JAX backend (CPU JAX, subprocesses).
 
 Keras picks its backend once per process, so each JAX check runs in a child with
-``KERAS_BACKEND=jax``; this process (TensorFlow) checks what the child wrote.
+``KERAS_BACKEND=jax``; this process (TensorFlow) checks what the child wrote. The children share
+a persistent XLA compilation cache: building a model on JAX compiles one random initialiser per
+weight shape (about a minute on 2 cores), which the second build then reads back.
 """
 
 import importlib.util
@@ -18,27 +20,35 @@ from hdr_keras import camera, pretrained
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e .[jax])"
-)
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e .[jax])"),
+    pytest.mark.xdist_group("jax"),  # one worker, so that the compilation cache is shared
+]
 
 
-def _jax_env():
-    return dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+@pytest.fixture(scope="module")
+def jax_env(tmp_path_factory):
+    """The children's environment: Keras on CPU JAX, one compilation cache for the module."""
+    cache = tmp_path_factory.mktemp("jax_compilation_cache")
+    return dict(
+        os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
+        JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+    )  # fmt: skip
 
 
-def _run_jax(code, tmp_path):
+def _run_jax(code, tmp_path, env):
     """Runs ``code`` in a child on the JAX backend, in ``tmp_path``; returns the finished process."""
     script = tmp_path / "child.py"
     script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(code))
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=_jax_env(), capture_output=True, text=True, timeout=600
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def test_jpeg_on_jax_is_opencv_420_and_close_to_tensorflow(tmp_path):
+def test_jpeg_on_jax_is_opencv_420_and_close_to_tensorflow(tmp_path, jax_env):
     y, x = np.mgrid[0:32, 0:48]
     smooth = np.stack([0.5 + 0.3 * np.sin(x / (5 + c) + y / 7 + c) for c in range(3)], axis=-1)
     noisy = smooth + np.random.default_rng(0).normal(0, 0.02, (2, 32, 48, 3))
@@ -54,6 +64,7 @@ def test_jpeg_on_jax_is_opencv_420_and_close_to_tensorflow(tmp_path):
         np.save("jax.npy", np.asarray(out))
         """,
         tmp_path,
+        jax_env,
     )
     on_jax = np.load(tmp_path / "jax.npy")
     on_tf = camera.jpeg(images, np.array([80, 95])).numpy()
@@ -62,7 +73,7 @@ def test_jpeg_on_jax_is_opencv_420_and_close_to_tensorflow(tmp_path):
     assert np.abs(on_jax[1] - images[1]).mean() < np.abs(on_jax[0] - images[0]).mean()  # quality per image
 
 
-def test_augmentation_runs_jitted_on_jax(tmp_path):
+def test_augmentation_runs_jitted_on_jax(tmp_path, jax_env):
     crops = np.random.default_rng(0).uniform(0, 2, (3, 40, 40, 3)).astype(np.float16)
     np.save(tmp_path / "crops.npy", crops)
     _run_jax(
@@ -81,10 +92,11 @@ def test_augmentation_runs_jitted_on_jax(tmp_path):
             assert min(np.abs(np.asarray(same[k]) - o).max() for o in options) < 1e-5
         """,
         tmp_path,
+        jax_env,
     )
 
 
-def test_train_jax_trains_each_stage_and_the_chain_loads_in_tensorflow(tmp_path):
+def test_train_jax_trains_each_stage_and_the_chain_loads_in_tensorflow(tmp_path, jax_env):
     """A few steps of deq, lin, hal and joint on tiny data, JPEG on; the files load strictly with TensorFlow."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "crops.npy", rng.uniform(0, 2, (4, 40, 40, 3)).astype(np.float16))
@@ -96,7 +108,7 @@ def test_train_jax_trains_each_stage_and_the_chain_loads_in_tensorflow(tmp_path)
         f"--curves={tmp_path / 'curves.npz'}", f"--out_dir={out}", "--max_steps=2", "--batch_size=2", "--crop=32",
         f"--init_weights={pretrained.shipped_weights('lite')}", "--white_balance_stops=0.3", "--saturation_jitter=0.4",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=tmp_path, env=_jax_env(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=tmp_path, env=jax_env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (out / "log.tsv").read_text().splitlines()
     for task in ("deq", "lin", "hal", "joint"):
@@ -107,7 +119,7 @@ def test_train_jax_trains_each_stage_and_the_chain_loads_in_tensorflow(tmp_path)
         pretrained.load_weights(getattr(model, stage), out / f"{stage}.weights.h5", "lite", stage)
 
 
-def test_train_jax_refuses_a_stage_file_as_init_weights(tmp_path, lite_model):
+def test_train_jax_refuses_a_stage_file_as_init_weights(tmp_path, lite_model, jax_env):
     lite_model.hallucination.save_weights(tmp_path / "hallucination.weights.h5")
     command = [
         sys.executable, str(ROOT / "scripts" / "train_jax.py"), "--crops=x.npy", "--curves=x.npz",
@@ -115,7 +127,7 @@ def test_train_jax_refuses_a_stage_file_as_init_weights(tmp_path, lite_model):
     ]  # fmt: skip
     np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 3), np.float16))
     np.savez(tmp_path / "x.npz", forward=np.zeros((1, 1024)), inverse=np.zeros((1, 1024)))
-    result = subprocess.run(command, cwd=tmp_path, env=_jax_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=tmp_path, env=jax_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "holds the hallucination stage alone of preset 'lite'" in result.stderr
     assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
