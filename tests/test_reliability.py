@@ -98,16 +98,15 @@ def test_export_overwrite_killed_at_any_moment_keeps_a_complete_version(tmp_path
     reference_files, old_fingerprint = _files(old), (old / "fingerprint.pb").read_bytes()
     script = tmp_path / "child.py"
     script.write_text(EXPORT_CHILD)
-    moments = {
-        "save started": lambda: glob.glob(str(base / ".1.partial-*")),
-        "variables written": lambda: glob.glob(str(base / ".1.partial-*" / "variables" / "variables.index")),
-    }
-    children = {
-        name: subprocess.Popen([sys.executable, str(script), str(base), str(i + 1)], env=ENV, stderr=subprocess.DEVNULL)
-        for i, name in enumerate(moments)
-    }
-    for name, ready in moments.items():  # the second child waits for the first's lock, then saves
-        assert _kill_when(children[name], ready), f"{name}: the export ended before the moment came"
+    moments = {"save started": ".", "variables written": "variables/variables.index"}  # in the partial folder
+    for i, (name, inside) in enumerate(moments.items()):  # one child at a time: the second finds the first's dead lock
+        before = set(glob.glob(str(base / ".1.partial-*")))  # a killed child's leftovers are not this child's moment
+
+        def ready():
+            return any(p not in before and os.path.exists(os.path.join(p, inside)) for p in glob.glob(str(base / ".1.partial-*")))
+
+        child = subprocess.Popen([sys.executable, str(script), str(base), str(i + 1)], env=ENV, stderr=subprocess.DEVNULL)
+        assert _kill_when(child, ready), f"{name}: the export ended before the moment came"
         assert _files(old) == reference_files, name
         assert (old / "fingerprint.pb").read_bytes() == old_fingerprint, name
     serve = tf.saved_model.load(str(old)).signatures[export.SIGNATURE_KEY]
