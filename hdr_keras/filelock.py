@@ -9,6 +9,7 @@ wait: it is for owners held for hours (a training's ``--model_dir``), and names 
 import contextlib
 import fcntl
 import os
+import signal
 
 
 @contextlib.contextmanager
@@ -19,12 +20,39 @@ def hold(path):
     handled (the lock is retaken on the file now at ``path``).
     """
     fd = None
-    try:  # a Ctrl-C between the acquisition and the yield releases too
-        fd = _acquire(path)
+    try:
+        with _sigint_deferred():  # a Ctrl-C cannot land between taking the lock and holding fd
+            fd = _try_acquire(path)
+        if fd is None:  # another process holds it: wait, interruptible
+            fd = _acquire(path)
         yield
     finally:
         if fd is not None:
-            _release(path, fd)
+            with _sigint_deferred():
+                _release(path, fd)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Blocks SIGINT in this thread while open; one that arrived meanwhile is delivered on exit."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _try_acquire(path):
+    """The descriptor of ``path`` locked exclusively by this process, or None if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    os.close(fd)
+    return None
 
 
 class LockHeld(RuntimeError):
