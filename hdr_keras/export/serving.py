@@ -131,9 +131,11 @@ def check_ldr(ldr, max_pixels=DEFAULT_MAX_PIXELS, name=SIGNATURE_KEY):
     rgb = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(padded[3], 3))
     sized = tf.logical_and(padded[0] >= 1, tf.reduce_all(padded[1:3] >= MIN_SIDE))
     small = tf.reduce_prod(padded[:3]) <= int(max_pixels)
-    finite = tf.reduce_all(tf.math.is_finite(ldr))
-    in_range = tf.reduce_all(tf.logical_and(ldr >= 0.0, ldr <= 1.0))
-    low, high = tf.reduce_min(ldr), tf.reduce_max(ldr)
+    shaped = tf.debugging.Assert(rgb, [f"{name}: expected images of shape [N, H, W, 3]; got shape", shape], summarize=8)
+    with tf.control_dependencies([shaped]):  # the reductions run after the rank check, never before it
+        finite = tf.reduce_all(tf.math.is_finite(ldr))
+        in_range = tf.reduce_all(tf.logical_and(ldr >= 0.0, ldr <= 1.0))
+        low, high = tf.reduce_min(ldr), tf.reduce_max(ldr)
 
     def unless(earlier, condition):
         return tf.logical_or(tf.logical_not(earlier), condition)
@@ -142,7 +144,7 @@ def check_ldr(ldr, max_pixels=DEFAULT_MAX_PIXELS, name=SIGNATURE_KEY):
     for condition in (sized, small, finite):
         passed.append(tf.logical_and(passed[-1], condition))
     return [
-        tf.debugging.Assert(rgb, [f"{name}: expected images of shape [N, H, W, 3]; got shape", shape], summarize=8),
+        shaped,
         tf.debugging.Assert(
             unless(passed[0], sized),
             [f"{name}: expected at least one image of at least {MIN_SIDE}x{MIN_SIDE} pixels; got shape", shape],
