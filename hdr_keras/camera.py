@@ -2,6 +2,9 @@
 
 ``L = Q(F(C(H t + noise)))``: exposure ``t``, sensor noise, clipping ``C(x) = min(x, 1)``, a
 camera curve ``F`` (1024 samples, one per image), 8-bit quantisation ``Q`` and optional JPEG.
+Optionally (off by default) the steps in-camera JPEG engines add to the global curve: a local tone
+map before the clip (:func:`local_tone`), and after the curve a display-domain saturation boost and
+sharpening (:func:`display_finish`).
 Every function takes NHWC float32. Written with ``keras.ops``: on the TensorFlow backend these are
 TensorFlow ops that run inside ``tf.data`` and in a compiled step on a GPU; on JAX they run in a
 jitted step (JPEG through a host callback, :func:`jpeg`). Randomness is stateless (:mod:`hdr_keras.seeds`), so a seed
@@ -16,9 +19,19 @@ from keras import ops
 from hdr_keras import seeds as random
 from hdr_keras.ops import apply_curve
 
-__all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "jpeg", "loss_weight", "quantize"]
+__all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "display_finish", "jpeg", "local_tone", "loss_weight", "quantize"]
 
 DARK, BRIGHT = 6.0 / 255.0, 249.0 / 255.0
+LUMA = (0.2126, 0.7152, 0.0722)
+"""Rec. 709 luminance weights (linear RGB; applied to display values too, as camera engines do)."""
+LOCAL_TONE_BLOCK = 16
+"""The local tone map's luminance: means of 16 x 16 blocks, smoothed by two 3 x 3 means, bilinear back
+(a blur about 60 px across)."""
+MAX_LOCAL_GAIN = 4.0
+"""The local tone map's gain stays within ``[1 / 4, 4]`` (two stops)."""
+_GAUSSIAN_5 = np.outer(*(2 * [np.exp(-0.5 * np.arange(-2, 3) ** 2)]))
+SHARPEN_KERNEL = (_GAUSSIAN_5 / _GAUSSIAN_5.sum()).astype(np.float32)
+"""5x5 Gaussian (sigma 1 px) of the unsharp mask."""
 
 
 def clip(images):
@@ -79,6 +92,39 @@ def _jpeg_host(images, quality):
     return out
 
 
+def _luma(images):
+    return ops.sum(images * ops.convert_to_tensor(LUMA, images.dtype), axis=-1, keepdims=True)
+
+
+def local_tone(images, strength):
+    """Local tone map of linear images [N, H, W, 3] >= 0: ``x * clip((local / global)^-strength, 1/4, 4)``.
+
+    ``local`` is the luminance blurred over about 60 px (:data:`LOCAL_TONE_BLOCK`), ``global`` its
+    image mean; ``strength`` [N, 1, 1, 1] in [0, 1) (0: unchanged). Shadows are lifted and bright
+    areas held down, varying across the image, as cameras' shadow and highlight optimisers do.
+    """
+    height, width = images.shape[1], images.shape[2]
+    local = ops.average_pool(_luma(images), LOCAL_TONE_BLOCK, LOCAL_TONE_BLOCK, padding="same")
+    for _ in range(2):
+        local = ops.average_pool(local, 3, 1, padding="same")
+    local = ops.image.resize(local, (height, width), interpolation="bilinear")
+    overall = ops.mean(local, axis=(1, 2), keepdims=True) + 1e-6
+    gain = ops.power(ops.maximum(local, 1e-6) / overall, -strength)
+    return images * ops.clip(gain, 1.0 / MAX_LOCAL_GAIN, MAX_LOCAL_GAIN)
+
+
+def display_finish(images, saturation, sharpening):
+    """After the curve, on display values [N, H, W, 3] in [0, 1]: saturation ``Y + (1 + s)(x - Y)``, then
+    the unsharp mask ``x + a (x - G x)`` (``G``: :data:`SHARPEN_KERNEL`); ``saturation`` s and
+    ``sharpening`` a [N, 1, 1, 1] >= 0 (0: unchanged). Clipped to [0, 1]."""
+    luma = _luma(images)
+    images = luma + (1.0 + saturation) * (images - luma)
+    kernel = ops.convert_to_tensor(np.repeat(SHARPEN_KERNEL[:, :, None, None], 3, axis=2))
+    padded = ops.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="symmetric")
+    blurred = ops.depthwise_conv(padded, kernel, strides=1, padding="valid")
+    return ops.clip(images + sharpening * (images - blurred), 0.0, 1.0)
+
+
 def loss_weight(ldr):
     """1.0 per sample [N] unless more than half of its grey pixels are <= 6/255 or >= 249/255."""
     grey = ops.mean(ldr, axis=-1)
@@ -98,6 +144,11 @@ class CameraModel:
     JPEG is enabled), ``linear_ldr`` (``F^-1(ldr)``: the LDR linearised with the true curve, what
     the Hallucination-Net sees at inference when the curve is right) — plus ``inverse_crf``
     [N, 1024] (true ``F^-1``), ``exposure`` [N] and ``loss_weight`` [N].
+
+    ``local_tone``, ``display_saturation``, ``sharpening``: the largest strength of each in-camera
+    step (:func:`local_tone`, :func:`display_finish`), drawn per image from U(0, max); 0 turns a step
+    off. The local tone map acts on ``H t`` before the clip, so ``hdr`` and ``clipped`` include it
+    (the global curve stays the one to recover); saturation and sharpening act on ``pre_quantization``.
     """
 
     forward_curves: np.ndarray
@@ -108,6 +159,14 @@ class CameraModel:
     max_read_std: float = 0.005
     jpeg_quality: tuple = (70, 98)
     jpeg_fraction: float = 0.75
+    local_tone: float = 0.0
+    display_saturation: float = 0.0
+    sharpening: float = 0.0
+
+    @property
+    def in_camera(self):
+        """Whether any in-camera step is on."""
+        return bool(self.local_tone or self.display_saturation or self.sharpening)
 
     def sample(self, batch, seed):
         """Per-image parameters from a stateless seed: exposure [N], noise stds [N,1,1,3], curve index, quality."""
@@ -120,7 +179,7 @@ class CameraModel:
         curve = random.uniform([batch], seeds[3], 0, len(self.forward_curves), "int32")
         quality = random.uniform([batch], seeds[4], self.jpeg_quality[0], self.jpeg_quality[1] + 1, "int32")
         compressed = random.uniform([batch], seeds[5], 0.0, 1.0) < self.jpeg_fraction
-        return {
+        params = {
             "exposure": ops.power(2.0, stops),
             "shot_std": shot,
             "read_std": read,
@@ -128,14 +187,23 @@ class CameraModel:
             "quality": quality,
             "compressed": compressed,
         }
+        if self.in_camera:  # own keys, so that the other draws do not change when these steps are on
+            keys = random.split(seeds[5], 3)
+            for i, name in enumerate(("local_tone", "display_saturation", "sharpening")):
+                params[name] = random.uniform([batch, 1, 1, 1], keys[i], 0.0, getattr(self, name))
+        return params
 
     def render(self, hdr, params, seed, use_jpeg=True):
         """Applies given ``params`` (as from :meth:`sample`) to HDR [N, H, W, 3]; see the class doc."""
         forward = ops.take(ops.convert_to_tensor(self.forward_curves, "float32"), params["curve"], axis=0)
         inverse = ops.take(ops.convert_to_tensor(self.inverse_curves, "float32"), params["curve"], axis=0)
         exposed = hdr * params["exposure"][:, None, None, None]
+        if "local_tone" in params:
+            exposed = local_tone(exposed, params["local_tone"])
         clipped = clip(add_noise(exposed, params["shot_std"], params["read_std"], seed))
         pre_quantization = apply_curve(clipped, forward)
+        if "sharpening" in params:
+            pre_quantization = display_finish(pre_quantization, params["display_saturation"], params["sharpening"])
         ldr = quantize(pre_quantization)
         if use_jpeg:
             ldr = ops.where(params["compressed"][:, None, None, None], jpeg(ldr, params["quality"]), ldr)

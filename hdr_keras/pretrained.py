@@ -169,9 +169,12 @@ def _mismatch(path, found, expected, preset, part):
     want = _describe(preset, part)
     if not found:
         return f"{path}: holds no weights (an empty Keras file); expected {want}"
-    fits = [(p, q) for p in PRESETS for q, layout in _reference_layouts(p).items() if layout == found]
-    if fits:
-        fit_preset, fit_part = fits[0]
+    # the expected preset first: another preset is built only when the file fits no part of this one
+    ordered = sorted(PRESETS, key=lambda p: p != preset)
+    fits = ((p, q) for p in ordered for q, layout in _reference_layouts(p).items() if layout == found)
+    fit = next(fits, None)
+    if fit:
+        fit_preset, fit_part = fit
         hint = ""
         if fit_part == part:
             hint = f"; pass --preset {fit_preset}"

@@ -43,6 +43,9 @@ flags.DEFINE_bool("jpeg", True, "JPEG-compress the synthetic LDRs (as train_stag
 flags.DEFINE_bool("sensor_noise", True, "Add sensor noise to the synthetic exposures.")
 flags.DEFINE_float("white_balance_stops", 0.0, "Random white balance of the linear crops (see train_stage.py); 0: off.")
 flags.DEFINE_float("saturation_jitter", 0.0, "Random saturation of the linear crops (see train_stage.py); 0: off.")
+flags.DEFINE_float("local_tone", 0.0, "In-camera local tone map before the clip (see train_stage.py); 0: off.")
+flags.DEFINE_float("display_saturation", 0.0, "In-camera saturation boost after the curve (see train_stage.py); 0: off.")
+flags.DEFINE_float("sharpening", 0.0, "In-camera unsharp mask after the curve (see train_stage.py); 0: off.")
 flags.DEFINE_string("init_weights", None, "A whole-SingleHDR .weights.h5 file to start from (e.g. the shipped weights).")
 flags.DEFINE_string("stage_weights_dir", None, "Folder with <stage>.weights.h5 files to start from (those present).")
 FLAGS = flags.FLAGS
@@ -142,7 +145,8 @@ def main(argv):
     crops = jnp.asarray(np.load(FLAGS.crops))
     curves = np.load(FLAGS.curves)
     noise = {} if FLAGS.sensor_noise else {"max_shot_std": 0.0, "max_read_std": 0.0}
-    camera = camera_lib.CameraModel(curves["forward"], curves["inverse"], **noise)
+    in_camera = {"local_tone": FLAGS.local_tone, "display_saturation": FLAGS.display_saturation, "sharpening": FLAGS.sharpening}
+    camera = camera_lib.CameraModel(curves["forward"], curves["inverse"], **noise, **in_camera)
     try:
         model = pretrained.build_model(FLAGS.preset, FLAGS.init_weights)
         for path in pretrained.load_stage_weights(model, FLAGS.stage_weights_dir, FLAGS.preset):

@@ -259,3 +259,54 @@ def test_jpeg_in_render_keeps_range(model):
     ldr = with_jpeg["ldr"].numpy()
     assert ldr.min() >= 0 and ldr.max() <= 1
     np.testing.assert_allclose(ldr * 255, np.round(ldr * 255), atol=1e-3)
+
+
+# ------------------------------------------------------------------ in-camera steps
+
+
+def _strength(values):
+    return tf.constant(values, tf.float32, [len(values), 1, 1, 1])
+
+
+def test_local_tone_lifts_shadows_holds_highlights_and_is_off_at_zero():
+    x = np.full((2, 96, 96, 3), 0.05, np.float32)
+    x[:, :, 48:] = 2.0  # a dark half and a bright half
+    np.testing.assert_allclose(camera.local_tone(tf.constant(x), _strength([0.0, 0.0])), x, rtol=1e-5)
+    toned = camera.local_tone(tf.constant(x), _strength([0.5, 0.5])).numpy()
+    assert (toned[:, :, :10] > 1.5 * x[:, :, :10]).all()  # far from the edge: lifted
+    assert (toned[:, :, -10:] < x[:, :, -10:]).all()  # held down
+    gain = toned / x  # within two stops, grey stays grey
+    assert gain.min() >= 0.25 - 1e-6 and gain.max() <= 4.0 + 1e-5
+    np.testing.assert_allclose(toned[..., 0], toned[..., 2], rtol=1e-6)
+
+
+def test_display_finish_saturates_sharpens_and_is_off_at_zero():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.2, 0.8, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(camera.display_finish(tf.constant(x), _strength([0, 0]), _strength([0, 0])), x, atol=1e-6)
+    grey = np.repeat(x[..., :1], 3, axis=-1)
+    np.testing.assert_allclose(camera.display_finish(tf.constant(grey), _strength([0.5, 0.5]), _strength([0, 0])), grey, atol=1e-6)
+    saturated = camera.display_finish(tf.constant(x), _strength([0.5, 0.5]), _strength([0, 0])).numpy()
+    spread = lambda a: (a.max(-1) - a.min(-1)).mean()
+    assert spread(saturated) > 1.2 * spread(x)
+    sharp = camera.display_finish(tf.constant(x), _strength([0, 0]), _strength([1.0, 1.0])).numpy()
+    detail = lambda a: np.abs(np.diff(a, axis=2)).mean()
+    assert detail(sharp) > 1.3 * detail(x)
+    assert sharp.min() >= 0.0 and sharp.max() <= 1.0
+
+
+def test_in_camera_steps_leave_the_other_draws_unchanged(curves):
+    plain = camera.CameraModel(*curves)
+    steps = camera.CameraModel(*curves, local_tone=0.3, display_saturation=0.3, sharpening=1.0)
+    assert not plain.in_camera and steps.in_camera
+    hdr, seed = _hdr(seed=4), tf.constant([7, 8])
+    a, b = plain(hdr, seed, use_jpeg=False), steps(hdr, seed, use_jpeg=False)
+    for key in ("exposure", "inverse_crf"):
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    assert not np.allclose(a["pre_quantization"].numpy(), b["pre_quantization"].numpy(), atol=1e-3)
+    graph = tf.function(lambda x, s: steps(x, s, use_jpeg=False))(hdr, seed)  # as in the training step
+    np.testing.assert_allclose(graph["pre_quantization"].numpy(), b["pre_quantization"].numpy(), rtol=0, atol=1e-5)
+    params = steps.sample(256, tf.constant([1, 2]))
+    for name, top in (("local_tone", 0.3), ("display_saturation", 0.3), ("sharpening", 1.0)):
+        values = params[name].numpy()
+        assert values.shape == (256, 1, 1, 1) and values.min() >= 0.0 and values.max() <= top and values.max() > 0.8 * top

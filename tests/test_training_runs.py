@@ -17,6 +17,7 @@ from hdr_keras.training import checkpoints, run, settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+pytestmark = pytest.mark.usefixtures("graph_optimizer_off")  # tracing-bound: conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def _flags(hdr_dirs, tmp_path, **overrides):
         crf_dir=str(crf.DEFAULT_CRF_DIR), num_emor_curves=0, seed=0, vgg_weights=None, preset="lite",
         init_weights=None, stage_weights_dir=None, model_dir=str(tmp_path / "run"), steps=1, batch_size=2,
         crop=32, lr=1e-4, log_every=1, eval_every=100, checkpoint_every=1, keep_checkpoints=2, jpeg=False,
-        sensor_noise=False, white_balance_stops=0.0, saturation_jitter=0.0, quiet=True,
+        sensor_noise=False, white_balance_stops=0.0, saturation_jitter=0.0, local_tone=0.0,
+        display_saturation=0.0, sharpening=0.0, quiet=True,
     )  # fmt: skip
     values.update(overrides)
     return types.SimpleNamespace(**values)

@@ -32,6 +32,12 @@ def define_common_flags(default_steps, default_lr):
                        "2^U(-w, w) relative to G (e.g. 0.3); 0: off.")
     flags.DEFINE_float("saturation_jitter", 0.0, "Random saturation of the linear crops: blend with the "
                        "luminance by a factor U(1 - s, 1 + s) (e.g. 0.4); 0: off.")
+    flags.DEFINE_float("local_tone", 0.0, "In-camera local tone map before the clip: gain (local / mean "
+                       "luminance)^-U(0, t), within 2 stops (e.g. 0.3); 0: off.")
+    flags.DEFINE_float("display_saturation", 0.0, "In-camera saturation boost after the curve: Y + (1 + U(0, s)) "
+                       "(x - Y) (e.g. 0.3); 0: off.")
+    flags.DEFINE_float("sharpening", 0.0, "In-camera unsharp mask after the curve, amount U(0, a), Gaussian "
+                       "sigma 1 px (e.g. 1.0); 0: off.")
     flags.DEFINE_enum("mixed_precision", "off", ["off", "bfloat16", "float16"],
                       "Compute dtype of the networks (variables and losses stay float32): bfloat16 "
                       "(mixed_bfloat16; fast on AMX / AVX512-BF16 CPUs and recent GPUs) or float16 "

@@ -91,13 +91,15 @@ def _camera(curves, noise, **kwargs):
     return camera_lib.CameraModel(*curves, **kwargs)
 
 
-def synthetic_batches(curves, crop, jpeg=True, noise=True, white_balance_stops=0.0, saturation_jitter=0.0):
+def synthetic_batches(curves, crop, jpeg=True, noise=True, white_balance_stops=0.0, saturation_jitter=0.0, in_camera=None):
     """``make_batch`` for HDR crops: augmentation, then random cameras over ``curves`` (forward, inverse).
 
     ``noise=False`` renders without sensor noise; ``white_balance_stops``, ``saturation_jitter``:
-    photometric augmentation of the linear crops (:func:`hdr_keras.data.augment_batch`; 0: off).
+    photometric augmentation of the linear crops (:func:`hdr_keras.data.augment_batch`; 0: off);
+    ``in_camera``: the in-camera steps' maxima (``local_tone``, ``display_saturation``,
+    ``sharpening``; :class:`hdr_keras.camera.CameraModel`).
     """
-    camera = _camera(curves, noise)
+    camera = _camera(curves, noise, **(in_camera or {}))
 
     def make_batch(element, seed):
         hdr = data.augment_batch(*element, crop, white_balance_stops=white_balance_stops, saturation_jitter=saturation_jitter)

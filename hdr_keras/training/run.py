@@ -103,8 +103,9 @@ def _run(task_name, flags_values, strategy, chief, loss_weights, refine, pairs_d
     if pairs_dir:
         train_crops, make_batch = data.load_pairs(pairs_dir, log=logging.warning), loop.pair_batches(f.crop)
     else:
+        in_camera = {"local_tone": f.local_tone, "display_saturation": f.display_saturation, "sharpening": f.sharpening}
         make_batch = loop.synthetic_batches(
-            curves, f.crop, jpeg, f.sensor_noise, f.white_balance_stops, f.saturation_jitter
+            curves, f.crop, jpeg, f.sensor_noise, f.white_balance_stops, f.saturation_jitter, in_camera
         )
     val_batch = loop.validation_batch(val_crops, val_curves, config)
     if chief:
