@@ -17,13 +17,12 @@ import numpy as np
 from keras import ops
 
 from hdr_keras import seeds as random
+from hdr_keras.metrics import REC709_LUMA
 from hdr_keras.ops import apply_curve
 
 __all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "display_finish", "jpeg", "local_tone", "loss_weight", "quantize"]
 
 DARK, BRIGHT = 6.0 / 255.0, 249.0 / 255.0
-LUMA = (0.2126, 0.7152, 0.0722)
-"""Rec. 709 luminance weights (linear RGB; applied to display values too, as camera engines do)."""
 LOCAL_TONE_BLOCK = 16
 """The local tone map's luminance: means of 16 x 16 blocks, smoothed by two 3 x 3 means, bilinear back
 (a blur about 60 px across)."""
@@ -93,7 +92,8 @@ def _jpeg_host(images, quality):
 
 
 def _luma(images):
-    return ops.sum(images * ops.convert_to_tensor(LUMA, images.dtype), axis=-1, keepdims=True)
+    """Rec. 709 luminance [N, H, W, 1]; on display values too, as camera engines do."""
+    return ops.sum(images * ops.convert_to_tensor(REC709_LUMA, images.dtype), axis=-1, keepdims=True)
 
 
 def local_tone(images, strength):
