@@ -22,6 +22,7 @@ from hdr_keras.training.tasks import STAGE_MODELS, TASKS, WHOLE_WEIGHTS, LossWei
 from conftest import hdr_scene
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.usefixtures("graph_optimizer_off")  # tracing-bound: conftest.py
 
 
 def _flags(hdr_set, tmp_path, **overrides):

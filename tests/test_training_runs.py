@@ -17,6 +17,7 @@ from hdr_keras.training import checkpoints, run, settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+pytestmark = pytest.mark.usefixtures("graph_optimizer_off")  # tracing-bound: conftest.py
 
 
 @pytest.fixture(scope="module")

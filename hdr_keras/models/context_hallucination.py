@@ -14,6 +14,7 @@ from keras import ops
 
 from hdr_keras import fill
 from hdr_keras import ops as hdr_ops
+from hdr_keras.models.built_on_call import BuiltOnCall
 from hdr_keras.models.unet import UNet
 from hdr_keras.precision import FLOAT32
 
@@ -31,7 +32,7 @@ INTERIOR_WINDOW = 9
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
-class ContextHallucinationNet(keras.Model):
+class ContextHallucinationNet(BuiltOnCall, keras.Model):
     """Linear image [N, H, W, 3] >= 0, any H and W -> HDR [N, H, W, 3], never below the input.
 
     1. Working resolution: ``f = ceil(max(H, W) / working_side)``, ``small`` = means of f x f blocks;

@@ -5,13 +5,14 @@ from keras import ops
 
 from hdr_keras import ops as hdr_ops
 from hdr_keras.layers import BatchNormalization, SkipFuse
+from hdr_keras.models.built_on_call import BuiltOnCall
 from hdr_keras.precision import FLOAT32
 
 VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
-class HallucinationNet(keras.Model):
+class HallucinationNet(BuiltOnCall, keras.Model):
     """Linear image [N, H, W, 3] >= 0 -> HDR [N, H, W, 3], ``Hal = Lin + a * relu(Net(Lin))``.
 
     ``a = clip((max_c Lin - gamma) / (1 - gamma), 0, 1)`` (0 below ``gamma``), so the output is

@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from hdr_keras.layers import ApplyCurve, BatchNormalization, MonotonicCRF, SobelEdges, SoftHistogram
+from hdr_keras.models.built_on_call import BuiltOnCall
 from hdr_keras.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
-class Bottleneck(keras.layers.Layer):
+class Bottleneck(BuiltOnCall, keras.layers.Layer):
     """ResNet-50 bottleneck, Caffe style (stride on the 1x1 convs), convs without bias.
 
     [N, H, W, C] -> [N, H/stride, W/stride, filters * 4 or ``out_filters``].
@@ -50,7 +51,7 @@ class Bottleneck(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
-class LinearizationNet(keras.Model):
+class LinearizationNet(BuiltOnCall, keras.Model):
     """Dequantized LDR [N, H, W, 3] in [0, 1] -> ``{"inverse_crf": [N, 1024], "linear": [N, H, W, 3]}``.
 
     Features: the image, its Sobel edges and soft histograms (3 + 6 + 3 * sum(B + 1) channels),

@@ -5,11 +5,12 @@ from keras import ops
 
 from hdr_keras import ops as hdr_ops
 from hdr_keras.layers import LegacyBilinearUpsample2x
+from hdr_keras.models.built_on_call import BuiltOnCall
 from hdr_keras.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="hdr_keras")
-class UNet(keras.layers.Layer):
+class UNet(BuiltOnCall, keras.layers.Layer):
     """Authors' U-Net body: [N, H, W, C] -> [N, H, W, out_channels], H and W multiples of 2^stages.
 
     Stem: two ``stem_kernel`` convs of ``stem_filters``. Each down stage: 2x2 average pool,
@@ -101,7 +102,7 @@ class UNet(keras.layers.Layer):
         }
 
 
-class _PaddedUNetModel(keras.Model):
+class _PaddedUNetModel(BuiltOnCall, keras.Model):
     """A model around a :class:`UNet` that reflect-pads any H, W to its multiple and crops back.
 
     The model itself computes in float32 (its inputs and outputs are float32 under any policy);
