@@ -46,9 +46,10 @@ def test_evaluate_native_end_to_end(weights, tmp_path):
     assert command.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["config"]["renders"] == 2 * len(native.DEFAULT_SHARES)
-    for method in ("model", "inverse_srgb"):
+    for method in native.METHODS:
         assert set(native.FIGURES) <= set(report["summary"][method])
     assert report["summary"]["model"]["dark_share"] <= report["summary"]["inverse_srgb"]["dark_share"] + 1e-9
     assert report["summary"]["inverse_srgb"]["hole_share"] == 0.0  # it fills nothing: never below its own photo
+    assert "model with the true curve (oracle)" in native.markdown_native(report)
     picture = io.read_ldr(sheet)  # rows of 3 panels (photo, model, truth), one row per render with a clip
     assert picture.shape[0] % native.SHEET_CROP == 0 and picture.shape[1] == 3 * 96

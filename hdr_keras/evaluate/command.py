@@ -68,7 +68,8 @@ def add_arguments(parser):
                         help="run the native-resolution highlight protocol instead: every scene of --hdr_dir whole, at "
                         "its own size, with 3/10/25 %% of its pixels clipped, the --curve_set test curves and JPEG "
                         "85/90/95 (or --jpeg_quality), reconstructed as predict does; PU21 and the highlight-fidelity "
-                        "figures inside the clipped regions, beside inverse sRGB (docs/evaluate.md)")
+                        "figures inside the clipped regions, beside inverse sRGB and the model given each render's "
+                        "true curve (docs/evaluate.md)")
     parser.add_argument("--sheet", default=None, metavar="PNG",
                         help="with --native: write a contact sheet of the worst crops here (photo, model, truth, "
                         "3 stops darker)")
@@ -212,6 +213,7 @@ def _run_native(args, weights, dtype):
         result = native.evaluate_native(engine, args.hdr_dir, crf_dir=args.crf_dir, curve_set=args.curve_set,
                                         qualities=qualities, max_images=args.max_images, sheet=args.sheet,
                                         pu21_peak=args.pu21_peak, pu21_percentile=args.pu21_percentile,
+                                        oracle_curve=args.oracle_curve,
                                         progress=not args.quiet)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

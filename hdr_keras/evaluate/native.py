@@ -5,8 +5,9 @@ that ``share`` of its pixels reach the clip level in some channel (for each of `
 through one of the test curves of ``curve_set`` and 8-bit JPEG 4:2:0 at one of ``qualities`` (both
 cycled over the renders), and reconstructed with the engine, exactly as ``predict`` does it.
 Beside PU21 (whole image and inside the over-exposed pixels) it reports the highlight-fidelity
-figures of :mod:`hdr_keras.highlights`, and the same for inverse sRGB (the photo linearised,
-clipped areas left as they are). ``sheet``: a PNG contact sheet of the worst crops (largest
+figures of :mod:`hdr_keras.highlights`, the same for inverse sRGB (the photo linearised,
+clipped areas left as they are), and for the model given the render's true curve instead of its
+own estimate (an oracle: what the fill alone scores, the curve's error taken out). ``sheet``: a PNG contact sheet of the worst crops (largest
 chromaticity error), each row the photo, the reconstruction and the truth, 3 stops darker.
 """
 
@@ -20,6 +21,9 @@ DEFAULT_QUALITIES = (85, 90, 95)
 SHEET_CROP = 256
 SHEET_ROWS = 8
 SHEET_STOPS = -3.0
+METHODS = ("model", "inverse_srgb", "model_true_curve")
+"""Record and summary keys: the engine with its own curve, inverse sRGB, the engine given the true curve."""
+HEADERS = {"model": "model", "inverse_srgb": "inverse sRGB", "model_true_curve": "model with the true curve (oracle)"}
 FIGURES = ("pu21_psnr", "pu21_psnr_overexposed", "chroma_error", "colour_cast", "dark_share", "hole_share", "speckle")
 
 
@@ -60,13 +64,14 @@ def _worst_crop(over, shape, side=SHEET_CROP):
 
 def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="modern", shares=DEFAULT_SHARES,
                     qualities=DEFAULT_QUALITIES, max_images=None, sheet=None, pu21_peak=4000.0, pu21_percentile=100.0,
-                    progress=True):
-    """Runs the protocol (module doc) with an :class:`hdr_keras.engine.Engine`; returns the report dict."""
+                    oracle_curve=True, progress=True):
+    """Runs the protocol (module doc) with an :class:`hdr_keras.engine.Engine`; returns the report dict
+    (``oracle_curve=False`` leaves out ``model_true_curve``, one of two engine calls per render)."""
     from tqdm import tqdm
 
     from hdr_keras.evaluate.scenes import render  # the synthetic camera of the other protocols
 
-    forward, _ = crf.test_curves(crf_dir, curve_set)
+    forward, inverse = crf.test_curves(crf_dir, curve_set)
     srgb = crf.srgb_inverse_curve()
     paths = io.list_images(hdr_dir, io.HDR_EXTS)[:max_images]
     records, crops, index = [], [], 0
@@ -86,6 +91,9 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
             baseline, _ = score(reference, linear_srgb, linear_srgb)  # inverse sRGB fills nothing
             records.append({"scene": path.name, "share": share, "curve": int(curve), "jpeg_quality": quality,
                             "overexposed": float(over.mean()), "model": model, "inverse_srgb": baseline})
+            if oracle_curve:
+                oracle = engine.reconstruct(ldr, inverse_crf=inverse[curve])
+                records[-1]["model_true_curve"], _ = score(reference, oracle.hdr, np.interp(ldr, crf.GRID, inverse[curve]))
             if sheet is not None and over.any():
                 top, left = _worst_crop(over, over.shape)
                 window = np.s_[top : top + SHEET_CROP, left : left + SHEET_CROP]
@@ -93,7 +101,8 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
                                       _display(truth[window])], axis=1)
                 crops.append((model["chroma_error"], row))
     summary = {}
-    for method in ("model", "inverse_srgb"):
+    methods = [m for m in METHODS if oracle_curve or m != "model_true_curve"]
+    for method in methods:
         values = {key: [r[method][key] for r in records] for key in FIGURES}
         summary[method] = {key: float(np.nanmean(v)) for key, v in values.items()}
         errors = np.sort(np.asarray(values["chroma_error"], np.float64))
@@ -104,13 +113,13 @@ def evaluate_native(engine, hdr_dir, crf_dir=crf.DEFAULT_CRF_DIR, curve_set="mod
         width = max(row.shape[1] for _, row in crops)
         rows = [np.pad(row, ((0, SHEET_CROP - row.shape[0]), (0, width - row.shape[1]), (0, 0))) for _, row in crops[:SHEET_ROWS]]
         io.write_png(sheet, np.concatenate(rows, axis=0))
-    config = {"protocol": "native", "hdr_dir": str(hdr_dir), "curve_set": curve_set, "shares": list(shares),
+    config = {"protocol": "native", "methods": methods, "hdr_dir": str(hdr_dir), "curve_set": curve_set, "shares": list(shares),
               "jpeg_qualities": list(qualities), "scenes": len(paths), "renders": len(records)}
     return {"config": config, "summary": summary, "records": records}
 
 
 def markdown_native(result):
-    """The protocol's summary table: one row per figure, model beside inverse sRGB."""
+    """The protocol's summary table: one row per figure, model beside inverse sRGB and the true-curve oracle."""
     summary = result["summary"]
     labels = {
         "pu21_psnr": "PU21 PSNR, whole image (dB, higher is better)",
@@ -125,7 +134,7 @@ def markdown_native(result):
     c = result["config"]
     lines = [f"Native resolution: {c['scenes']} scenes, {c['renders']} renders ({c['curve_set']} test curves, "
              f"clipped shares {', '.join(f'{s:.0%}' for s in c['shares'])}, JPEG {', '.join(map(str, c['jpeg_qualities']))})",
-             "", "| figure | model | inverse sRGB |", "|---|---|---|"]
+             "", "| figure | " + " | ".join(HEADERS[m] for m in c["methods"]) + " |", "|---" * (1 + len(c["methods"])) + "|"]
     for key, label in labels.items():
-        lines.append(f"| {label} | {summary['model'][key]:.4g} | {summary['inverse_srgb'][key]:.4g} |")
+        lines.append(f"| {label} | " + " | ".join(f"{summary[m][key]:.4g}" for m in c["methods"]) + " |")
     return "\n".join(lines) + "\n"
