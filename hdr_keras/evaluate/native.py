@@ -7,8 +7,9 @@ cycled over the renders), and reconstructed with the engine, exactly as ``predic
 Beside PU21 (whole image and inside the over-exposed pixels) it reports the highlight-fidelity
 figures of :mod:`hdr_keras.highlights`, the same for inverse sRGB (the photo linearised,
 clipped areas left as they are), and for the model given the render's true curve instead of its
-own estimate (an oracle: what the fill alone scores, the curve's error taken out). ``sheet``: a PNG contact sheet of the worst crops (largest
-chromaticity error), each row the photo, the reconstruction and the truth, 3 stops darker.
+own estimate (an oracle: what the fill alone scores, the curve's error taken out). ``sheet``: a
+PNG contact sheet of the worst crops (largest chromaticity error), each row the photo, the
+reconstruction and the truth, 3 stops darker.
 """
 
 import numpy as np
