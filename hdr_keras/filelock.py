@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import threading
 
 
 @contextlib.contextmanager
@@ -34,12 +35,27 @@ def hold(path):
 
 @contextlib.contextmanager
 def _sigint_deferred():
-    """Blocks SIGINT in this thread while open; one that arrived meanwhile is delivered on exit."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """A SIGINT that arrives while open is recorded, and handled as before on exit (main thread;
+    elsewhere, where Python runs no signal handler, nothing changes).
+
+    Blocking the signal in this thread would not do: the kernel hands a process-directed SIGINT
+    to any thread that does not block it (TensorFlow's, a Ctrl-C watcher's), and Python then runs
+    its handler in the main thread at the next bytecode check anyway, e.g. right after ``os.open``
+    created a lock file and before its descriptor was stored (seen in CI: ``.p1.lock`` left behind).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, received[-1])  # e.g. raises KeyboardInterrupt
+        elif received and previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _try_acquire(path):

@@ -25,7 +25,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from hdr_keras import crf, data, export, interrupts, predict, pretrained
+from hdr_keras import crf, data, export, filelock, interrupts, predict, pretrained
 from hdr_keras import io as hio
 from hdr_keras import outputs as units
 from hdr_keras.training import checkpoints, loop
@@ -246,6 +246,29 @@ def test_a_ctrl_c_swallowed_where_it_was_raised_still_stops_the_batch():
         with pytest.raises(KeyboardInterrupt):
             interrupts.check(requested)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("step", ["open", "unlink"])
+def test_a_ctrl_c_at_any_step_of_taking_or_freeing_a_unit_lock_leaves_no_lock_file(tmp_path, monkeypatch, step):
+    """The SIGINT goes to another thread, as the kernel may deliver a Ctrl-C to any thread: Python
+    then raises it in the main thread at its next bytecode check, here right after ``os.open``
+    created the lock file (or ``os.unlink`` removed it), before the result is stored."""
+    real = getattr(filelock.os, step)
+
+    def then_interrupt(*args, **kwargs):
+        result = real(*args, **kwargs)
+        other = threading.Thread(target=lambda: signal.pthread_kill(threading.get_ident(), signal.SIGINT))
+        other.start()
+        other.join()
+        return result
+
+    lock = tmp_path / "p1.lock"
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(filelock.os, step, then_interrupt)
+        with filelock.hold(lock):
+            time.sleep(0.1)  # the body: taking the lock was not interrupted (unlink)
+    monkeypatch.undo()
+    assert not lock.exists()
 
 
 def test_symlink_loop_and_pixel_bomb_fail_alone(tmp_path, weights, capsys):
