@@ -17,8 +17,7 @@ import numpy as np
 from keras import ops
 
 from hdr_keras import seeds as random
-from hdr_keras.metrics import REC709_LUMA
-from hdr_keras.ops import apply_curve
+from hdr_keras.ops import apply_curve, luminance, saturate
 
 __all__ = ["CameraModel", "add_noise", "apply_curve", "clip", "display_finish", "jpeg", "local_tone", "loss_weight", "quantize"]
 
@@ -91,11 +90,6 @@ def _jpeg_host(images, quality):
     return out
 
 
-def _luma(images):
-    """Rec. 709 luminance [N, H, W, 1]; on display values too, as camera engines do."""
-    return ops.sum(images * ops.convert_to_tensor(REC709_LUMA, images.dtype), axis=-1, keepdims=True)
-
-
 def local_tone(images, strength):
     """Local tone map of linear images [N, H, W, 3] >= 0: ``x * clip((local / global)^-strength, 1/4, 4)``.
 
@@ -104,7 +98,7 @@ def local_tone(images, strength):
     areas held down, varying across the image, as cameras' shadow and highlight optimisers do.
     """
     height, width = images.shape[1], images.shape[2]
-    local = ops.average_pool(_luma(images), LOCAL_TONE_BLOCK, LOCAL_TONE_BLOCK, padding="same")
+    local = ops.average_pool(luminance(images), LOCAL_TONE_BLOCK, LOCAL_TONE_BLOCK, padding="same")
     for _ in range(2):
         local = ops.average_pool(local, 3, 1, padding="same")
     local = ops.image.resize(local, (height, width), interpolation="bilinear")
@@ -117,8 +111,7 @@ def display_finish(images, saturation, sharpening):
     """After the curve, on display values [N, H, W, 3] in [0, 1]: saturation ``Y + (1 + s)(x - Y)``, then
     the unsharp mask ``x + a (x - G x)`` (``G``: :data:`SHARPEN_KERNEL`); ``saturation`` s and
     ``sharpening`` a [N, 1, 1, 1] >= 0 (0: unchanged). Clipped to [0, 1]."""
-    luma = _luma(images)
-    images = luma + (1.0 + saturation) * (images - luma)
+    images = saturate(images, 1.0 + saturation)  # on display values, as camera engines do
     kernel = ops.convert_to_tensor(np.repeat(SHARPEN_KERNEL[:, :, None, None], 3, axis=2))
     padded = ops.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="symmetric")
     blurred = ops.depthwise_conv(padded, kernel, strides=1, padding="valid")

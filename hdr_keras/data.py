@@ -22,7 +22,7 @@ import numpy as np
 from keras import ops
 
 from hdr_keras import io, paths
-from hdr_keras.metrics import REC709_LUMA
+from hdr_keras import ops as hdr_ops
 from hdr_keras import seeds as random
 
 PANORAMA_ASPECT = 1.8
@@ -92,10 +92,6 @@ def load_crops(hdr_dir, cache_dir=paths.DEFAULT_CACHE_DIR, crop_size=512, crops_
     return crops
 
 
-LUMA = REC709_LUMA
-"""Rec. 709 luminance weights of linear RGB (the saturation augmentation blends with this grey)."""
-
-
 def _resampling_rows(source, size, scale, offset, flip):
     """[N, size, source] weights: output pixel i from source pixels near ``(offset + i + 0.5) / scale - 0.5``.
 
@@ -140,9 +136,7 @@ def augment_batch(crops, seeds, size=256, scale_range=(0.5, 2.0), white_balance_
         gains = ops.stack([ops.power(2.0, stops[:, 0]), ops.ones_like(stops[:, 0]), ops.power(2.0, stops[:, 1])], axis=-1)
         images = images * gains[:, None, None, :]
     if images.shape[-1] == 3 and saturation_jitter:
-        factor = (1.0 + saturation_jitter * (2.0 * u[:, 8] - 1.0))[:, None, None, None]
-        luma = ops.sum(images * ops.convert_to_tensor(LUMA, "float32"), axis=-1, keepdims=True)
-        images = luma + factor * (images - luma)
+        images = hdr_ops.saturate(images, (1.0 + saturation_jitter * (2.0 * u[:, 8] - 1.0))[:, None, None, None])
     return ops.maximum(images, 0.0)
 
 

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from hdr_keras.metrics import REC709_LUMA
+
 CURVE_SAMPLES = 1024
 
 
@@ -73,6 +75,18 @@ def apply_curve(images, curves):
         index = index + ops.expand_dims(ops.arange(batch, dtype="int32") * CURVE_SAMPLES, 1)
     low = gather(ops.reshape(curves, (-1,)), index)
     return ops.reshape(low + frac * gather(ops.reshape(steps, (-1,)), index), shape)
+
+
+def luminance(images):
+    """Rec. 709 luminance [N, H, W, 1] of RGB images [N, H, W, 3] (linear or display values)."""
+    return ops.sum(images * ops.convert_to_tensor(REC709_LUMA, images.dtype), axis=-1, keepdims=True)
+
+
+def saturate(images, factor):
+    """``Y + factor (x - Y)``, ``Y`` the :func:`luminance`: more colour above 1, less below (0: grey);
+    ``factor`` broadcasts against [N, H, W, 3] (e.g. [N, 1, 1, 1])."""
+    luma = luminance(images)
+    return luma + factor * (images - luma)
 
 
 def reflect_indices(size, pad_before, pad_after):

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from hdr_keras import crf, data, io, pretrained
+from hdr_keras import crf, data, io, metrics, pretrained
 from hdr_keras.pretrained import build_model
 from hdr_keras.training import loop, run
 from hdr_keras.training.tasks import STAGE_MODELS, TASKS, WHOLE_WEIGHTS, LossWeights
@@ -303,7 +303,7 @@ def test_photometric_augmentation_ranges():
     np.testing.assert_allclose(data.augment_batch(grey, seeds, 32, saturation_jitter=0.4), 0.5, rtol=1e-5)  # grey stays grey
     colour = np.broadcast_to(np.array([0.8, 0.4, 0.2], np.float32), (8, 32, 32, 3))
     saturated = np.asarray(data.augment_batch(colour, seeds, 32, saturation_jitter=0.4))[:, 0, 0]
-    luma = colour[0, 0, 0] @ np.array(data.LUMA, np.float32)
+    luma = colour[0, 0, 0] @ np.array(metrics.REC709_LUMA, np.float32)
     factor = (saturated - luma) / (colour[0, 0, 0] - luma)  # the same blend factor on every channel
     np.testing.assert_allclose(factor, factor[:, :1].repeat(3, axis=1), rtol=1e-4)
     assert (factor >= 0.6 - 1e-4).all() and (factor <= 1.4 + 1e-4).all() and np.ptp(factor[:, 0]) > 0.1
